@@ -1,0 +1,4 @@
+"""`python -m logsleuth`."""
+from logsleuth.cli import main
+
+main()

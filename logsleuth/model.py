@@ -1,0 +1,148 @@
+"""The data that flows between stages: records, rules' matches, findings and the report."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Union
+
+# A structured field value: journal fields may repeat (list) and JSON keeps numbers.
+FieldValue = Union[str, int, float, bool, None, list[Any]]
+
+SEVERITIES = ("info", "minor", "major", "critical", "blocker")
+LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency", "fatal", "panic")
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a record came from: `path` (or `<stdin>`, or `archive.tgz!member`), 1-based first line, line count."""
+
+    path: str
+    line: int
+    span: int = 1
+
+
+# Record is created once per parsed log entry on the hot path: it is slotted but not
+# frozen, because a frozen dataclass's __init__ costs an object.__setattr__ per field.
+@dataclass(slots=True)
+class Record:
+    """One normalized log entry."""
+
+    message: str
+    origin: Origin
+    format: str
+    raw: str = ""
+    ts: datetime | None = None
+    host: str | None = None
+    ident: str | None = None
+    unit: str | None = None
+    pid: int | None = None
+    level: str | None = None
+    section: str | None = None
+    fields: dict[str, FieldValue] = field(default_factory=dict)
+
+    def get(self, name: str) -> FieldValue:
+        """A field by name: the normalized attributes first, then structured fields."""
+        if name in _ATTRS:
+            return getattr(self, name)  # type: ignore[no-any-return]
+        return self.fields.get(name)
+
+
+_ATTRS = frozenset({"message", "host", "ident", "unit", "pid", "level", "section", "format", "raw", "ts"})
+# Names a rule may use without them being structured fields.
+RECORD_FIELDS = frozenset(_ATTRS | {"path", "line"})
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One matched log entry, as shown in a report: where it is and what it said."""
+
+    path: str
+    line: int
+    text: str
+    ts: datetime | None = None
+    context: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """What a report needs to know about a rule (the compiled matcher stays in the engine)."""
+
+    id: str
+    title: str
+    severity: str
+    category: str
+    tags: tuple[str, ...] = ()
+    diagnosis: str = ""
+    fix: str = ""
+    why: str = ""
+    references: tuple[str, ...] = ()
+    retryable: bool = False
+    generic: bool = False
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One rule's verdict over the matched events that share a fingerprint."""
+
+    rule: RuleInfo
+    message: str
+    fingerprint: str
+    count: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    variables: dict[str, str]
+    evidence: tuple[Evidence, ...]
+
+    @property
+    def rule_id(self) -> str:
+        return self.rule.id
+
+    @property
+    def severity(self) -> str:
+        return self.rule.severity
+
+    @property
+    def category(self) -> str:
+        return self.rule.category
+
+    @property
+    def title(self) -> str:
+        return self.rule.title
+
+
+@dataclass(frozen=True, slots=True)
+class InputSummary:
+    """One input that was read: its name, the detected format and why, and how much of it."""
+
+    path: str
+    format: str
+    reason: str
+    lines: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything a renderer needs: findings sorted most severe first, the rules that ran, inputs, problems."""
+
+    findings: tuple[Finding, ...]
+    rules: tuple[RuleInfo, ...]
+    inputs: tuple[InputSummary, ...] = ()
+    warnings: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+    truncated_lines: int = 0
+    version: str = ""
+    generated_at: datetime | None = None
+
+    def counts_by_severity(self) -> dict[str, int]:
+        counts = {s: 0 for s in reversed(SEVERITIES)}
+        for f in self.findings:
+            counts[f.severity] += 1
+        return counts
+
+    def counts_by_category(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for f in self.findings:
+            counts[f.category] = counts.get(f.category, 0) + 1
+        return dict(sorted(counts.items()))
