@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Union
 
 # A structured field value: journal fields may repeat (list) and JSON keeps numbers.
 FieldValue = Union[str, int, float, bool, None, list[Any]]
 
+_UTC = timezone.utc
 SEVERITIES = ("info", "minor", "major", "critical", "blocker")
 LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency", "fatal", "panic")
 
@@ -146,3 +147,21 @@ class Report:
         for f in self.findings:
             counts[f.category] = counts.get(f.category, 0) + 1
         return dict(sorted(counts.items()))
+
+
+def record_dict(record: Record) -> dict[str, Any]:
+    """The stable NDJSON shape of a record printed by `logsleuth parse`."""
+    ts = record.ts
+    return {
+        "ts": ts.astimezone(_UTC).isoformat().replace("+00:00", "Z") if ts else None,
+        "host": record.host,
+        "ident": record.ident,
+        "unit": record.unit,
+        "pid": record.pid,
+        "level": record.level,
+        "message": record.message,
+        "format": record.format,
+        "section": record.section,
+        "fields": record.fields,
+        "origin": {"path": record.origin.path, "line": record.origin.line},
+    }

@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 
 # CSI sequences (colours, `\x1b[0K` erase-line) and OSC, as the runner and job traces emit them.
-_ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-_ANSI_B = re.compile(rb"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_ANSI_B = re.compile(rb"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 # rsyslog writes control characters as `#` + three octal digits (ESC=#033, TAB=#011, LF=#012).
 _RSYSLOG_ANSI = re.compile(r"#033\[[0-9;?]*[ -/]*[@-~]")
 _RSYSLOG_ANSI_B = re.compile(rb"#033\[[0-9;?]*[ -/]*[@-~]")
