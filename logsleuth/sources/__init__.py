@@ -53,17 +53,32 @@ class Format:
 
 def _load_registry() -> dict[str, Format]:
     # Order matters: detection tries formats in this order and takes the first that recognises the
-    # sample; the most specific shapes come first and plain text last.
-    from logsleuth.sources import plain
+    # sample; the most specific shapes come first and plain text last. `cat` is never detected.
+    from logsleuth.sources import (journal_cat, journal_export, journal_json, journal_short,
+                                   journal_verbose, plain, runner)
 
-    formats: list[Format] = []
-    try:
-        from logsleuth.sources import registry_formats
-    except ImportError:  # pragma: no cover - only while the format modules are being written
-        registry_formats = None  # type: ignore[assignment]
-    if registry_formats is not None:
-        formats.extend(registry_formats.FORMATS)
-    formats.append(plain.FORMAT)
+    formats: list[Format] = [
+        journal_export.FORMAT,
+        journal_json.JSON_SEQ,
+        journal_json.JSON_SSE,
+        journal_json.JSON_PRETTY,
+        journal_json.JSON,
+        runner.RUNNER_JSON,
+        journal_verbose.FORMAT,
+        journal_short.SHORT_ISO_PRECISE,
+        journal_short.SHORT_ISO,
+        journal_short.WITH_UNIT,
+        journal_short.SHORT_FULL,
+        journal_short.SHORT_UNIX,
+        journal_short.SHORT_DELTA,
+        journal_short.SHORT_MONOTONIC,
+        journal_short.SHORT_PRECISE,
+        journal_short.SHORT,
+        runner.RUNNER_TEXT,
+        runner.RUNNER,
+        journal_cat.FORMAT,
+        plain.FORMAT,
+    ]
     return {f.name: f for f in formats}
 
 
