@@ -143,3 +143,247 @@ def _quiet_broken_pipe() -> NoReturn:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     sys.exit(EXIT_OK)
+
+
+# --- rules ----------------------------------------------------------------------------------------
+
+def rule_options(func: Any) -> Any:
+    """Options that choose which rules run."""
+    for opt in reversed([
+        click.option("--rules", "rule_dirs", multiple=True, metavar="DIR",
+                     help="Also load rules from DIR (repeatable; LOGSLEUTH_RULES adds more)."),
+        click.option("--no-builtin", is_flag=True, help="Do not load the bundled rules."),
+        click.option("--only", multiple=True, metavar="ID|TAG|CATEGORY", help="Run only these rules (repeatable, comma-separated)."),
+        click.option("--skip", multiple=True, metavar="ID|TAG|CATEGORY", help="Do not run these rules (repeatable, comma-separated)."),
+    ]):
+        func = opt(func)
+    return func
+
+
+def _split(values: Sequence[str]) -> list[str]:
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def load_rules(rule_dirs: Sequence[str], no_builtin: bool, only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[Any]:
+    from logsleuth import rules as rules_mod
+
+    loaded = rules_mod.load([*rule_dirs, *rules_mod.env_rule_dirs()], builtin=not no_builtin)
+    selected = rules_mod.select(loaded, _split(only), _split(skip))
+    if not selected:
+        raise LogsleuthError("no rules selected: check --only/--skip/--rules/--no-builtin")
+    return selected
+
+
+@cli.group("rules")
+def rules_group() -> None:
+    """List, show, lint and test rules."""
+
+
+@rules_group.command("list")
+@rule_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+def rules_list(rule_dirs: tuple[str, ...], no_builtin: bool, only: tuple[str, ...], skip: tuple[str, ...], fmt: str) -> None:
+    """List the rules that would run."""
+    from logsleuth import catalogue
+
+    selected = load_rules(rule_dirs, no_builtin, only, skip)
+    click.echo(catalogue.render(selected, fmt), nl=False)
+
+
+@rules_group.command("show")
+@click.argument("rule_id")
+@rule_options
+def rules_show(rule_id: str, rule_dirs: tuple[str, ...], no_builtin: bool, only: tuple[str, ...], skip: tuple[str, ...]) -> None:
+    """Show one rule: its expression, literals, diagnosis, fix and why."""
+    from logsleuth import catalogue
+
+    rule = _find_rule(load_rules(rule_dirs, no_builtin), rule_id)
+    click.echo(catalogue.show(rule), nl=False)
+
+
+def _find_rule(rules: Sequence[Any], rule_id: str) -> Any:
+    for r in rules:
+        if r.id == rule_id:
+            return r
+    import difflib
+
+    close = difflib.get_close_matches(rule_id, [r.id for r in rules], n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise LogsleuthError(f"no rule {rule_id!r}{hint}")
+
+
+def _rules_under(rules: Sequence[Any], directory: str | None) -> list[Any]:
+    if directory is None:
+        return list(rules)
+    root = os.path.abspath(directory)
+    return [r for r in rules if os.path.abspath(r.info.source).startswith(root)]
+
+
+@rules_group.command("lint")
+@click.argument("directory", required=False)
+@rule_options
+@click.option("--strict", is_flag=True, help="Exit 1 when there are warnings.")
+def rules_lint(directory: str | None, rule_dirs: tuple[str, ...], no_builtin: bool, only: tuple[str, ...],
+               skip: tuple[str, ...], strict: bool) -> None:
+    """Check rules (the bundled ones, or those in DIRECTORY): schema, expressions, regex risk, proof, overlap."""
+    from logsleuth.lint import lint
+
+    dirs = [*rule_dirs, directory] if directory else list(rule_dirs)
+    everything = load_rules(dirs, no_builtin)
+    mine = _rules_under(everything, directory)
+    warnings = lint(mine, everything)
+    for w in warnings:
+        click.echo(f"warning: {w}")
+    click.echo(f"{len(mine)} rule(s) checked, {len(warnings)} warning(s)")
+    sys.exit(EXIT_FINDINGS if strict and warnings else EXIT_OK)
+
+
+@rules_group.command("test")
+@click.argument("directory", required=False)
+@rule_options
+def rules_test(directory: str | None, rule_dirs: tuple[str, ...], no_builtin: bool, only: tuple[str, ...],
+               skip: tuple[str, ...]) -> None:
+    """Run every rule's examples: each `match` example must fire it, each `no-match` must not."""
+    from logsleuth.ruletest import run_examples
+
+    dirs = [*rule_dirs, directory] if directory else list(rule_dirs)
+    mine = _rules_under(load_rules(dirs, no_builtin, only, skip), directory)
+    passed = failed = 0
+    for rule in mine:
+        results = list(run_examples(rule))
+        bad = [r for r in results if not r.ok]
+        passed, failed = passed + len(results) - len(bad), failed + len(bad)
+        if not results:
+            click.echo(f"NONE {rule.id}: no examples")
+        for r in bad:
+            click.echo(f"FAIL {rule.id}: {r.kind} example at {r.example.location}: {r.detail}")
+    click.echo(f"rules: {len(mine)} rule(s), examples: {passed} passed, {failed} failed")
+    sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
+
+
+@cli.command()
+@click.argument("rule_id")
+@click.argument("lines", nargs=-1)
+@rule_options
+@click.option("--input-format", "input_format", metavar="NAME", help="Parse the lines as this format.")
+def explain(rule_id: str, lines: tuple[str, ...], rule_dirs: tuple[str, ...], no_builtin: bool,
+            only: tuple[str, ...], skip: tuple[str, ...], input_format: str | None) -> None:
+    """Why LINES (default: stdin) do or do not match RULE_ID: literals found, each sub-expression's value."""
+    from logsleuth import catalogue
+
+    rule = _find_rule(load_rules(rule_dirs, no_builtin), rule_id)
+    texts = list(lines) or [l.rstrip("\n") for l in sys.stdin]
+    fired = False
+    for text in texts:
+        out, ok = catalogue.explain(rule, text, input_format)
+        fired |= ok
+        click.echo(out, nl=False)
+    sys.exit(EXIT_OK if fired else EXIT_FINDINGS)
+
+
+@cli.command("formats")
+def formats_cmd() -> None:
+    """List the input formats logsleuth reads."""
+    from logsleuth import sources
+
+    for f in sources.FORMATS.values():
+        click.echo(f"{f.name:20} {f.description}")
+
+
+# --- scan -----------------------------------------------------------------------------------------
+
+_FAIL_ON = ["info", "minor", "major", "critical", "blocker", "none"]
+
+
+def _report_specs(values: Sequence[str]) -> list[tuple[str, str]]:
+    from logsleuth.render import FORMATS
+
+    out = []
+    for v in values:
+        fmt, sep, path = v.partition("=")
+        if not sep or not path or fmt not in FORMATS:
+            raise click.BadParameter(f"{v!r}: expected FORMAT=PATH with FORMAT one of {', '.join(FORMATS)}",
+                                     param_hint="--report")
+        out.append((fmt, path))
+    return out
+
+
+def _use_color(output: str | None) -> bool:
+    return output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def _write(path: str | None, text: str) -> None:
+    if path is None or path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise LogsleuthError(f"cannot write report: {exc.strerror}", None) from exc
+
+
+def fails(report: Any, fail_on: str) -> bool:
+    """Whether a finding at or above `fail_on` exists (`none` never fails)."""
+    from logsleuth.model import SEVERITIES
+
+    if fail_on == "none":
+        return False
+    floor = SEVERITIES.index(fail_on)
+    return any(SEVERITIES.index(f.severity) >= floor for f in report.findings)
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1)
+@input_options
+@rule_options
+@click.option("--format", "fmt", default="text", show_default=True, metavar="FORMAT",
+              help="text, markdown, codequality, json, ndjson, junit or sarif.")
+@click.option("-o", "--output", metavar="PATH", help="Write the report here instead of stdout.")
+@click.option("--report", "reports", multiple=True, metavar="FORMAT=PATH",
+              help="Also write a report in FORMAT to PATH (repeatable).")
+@click.option("--fail-on", type=click.Choice(_FAIL_ON), default="major", show_default=True,
+              help="Exit 1 when a finding of this severity or worse is found.")
+@click.option("--backend", type=click.Choice(["auto", "hyperscan", "python"]), default="auto", show_default=True,
+              help="Literal prefilter: hyperscan (fast, optional extra) or pure Python.")
+@click.option("--evidence", "evidence_limit", type=click.IntRange(1, 1000), default=5, show_default=True,
+              help="Evidence lines kept per finding.")
+@click.option("--template", metavar="FILE", help="Render the report with this Jinja template.")
+@click.option("--template-dir", metavar="DIR", help="Templates here override the built-in ones by name.")
+@click.option("--cq-path", metavar="PATH", help="location.path for Code Quality entries.")
+@click.option("--no-redact", is_flag=True, help="Keep tokens and passwords in reports (never for MR notes).")
+@click.option("-q", "--quiet", is_flag=True, help="Text report: summary only.")
+def scan(inputs: tuple[str, ...], input_format: str | None, year: int | None, tz: str | None,
+         include: tuple[str, ...], exclude: tuple[str, ...], verbose: int, rule_dirs: tuple[str, ...],
+         no_builtin: bool, only: tuple[str, ...], skip: tuple[str, ...], fmt: str, output: str | None,
+         reports: tuple[str, ...], fail_on: str, backend: str, evidence_limit: int, template: str | None,
+         template_dir: str | None, cq_path: str | None, no_redact: bool, quiet: bool) -> None:
+    """Scan INPUTS (default: stdin) for known failures and report them."""
+    from logsleuth.pipeline import ScanOptions, analyze
+    from logsleuth.redact import redact_report
+    from logsleuth.render import FORMATS, RenderOptions, render
+
+    if fmt not in FORMATS and template is None:
+        raise click.BadParameter(f"{fmt!r} is not one of {', '.join(FORMATS)}", param_hint="--format")
+    specs = _report_specs(reports)
+    opts = read_options(input_format, year, tz, include, exclude)
+    selected = load_rules(rule_dirs, no_builtin, only, skip)
+    diag = Diagnostics()
+
+    def said(opened: Any) -> None:
+        if verbose:
+            click.echo(f"logsleuth: {opened.name}: format {opened.format.name} ({opened.reason})", err=True)
+
+    report = analyze(list(inputs) or ["-"], selected, ScanOptions(opts, backend, evidence_limit), diag, said)
+    if not no_redact:
+        report = redact_report(report)
+    base = dict(template_dir=template_dir, cq_path=cq_path, redact=not no_redact,
+                verbosity=-1 if quiet else min(verbose, 1))
+    _write(output, render(report, fmt, options=RenderOptions(color=_use_color(output), template=template, **base)))
+    for rfmt, path in specs:
+        _write(path, render(report, rfmt, options=RenderOptions(**base)))
+    report_diagnostics(diag)
+    if diag.failed_inputs:
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_FINDINGS if fails(report, fail_on) else input_status(diag))

@@ -421,7 +421,7 @@ def _literals(node: Node) -> lit.Literals:
     if node.op == "~" and node.regex is not None:
         return lit.required_literals(node.regex.pattern, bool(node.regex.flags & re.IGNORECASE))
     if node.op in ("==", "contains", "startswith", "endswith", "icontains", "istartswith", "iendswith"):
-        return lit.literal_of_string(str(node.value))
+        return lit.literal_of_string(str(node.value), node.op.startswith("i"))
     if node.op == "in":
         return lit.combine_or([lit.literal_of_string(str(v)) for v in node.value])
     return None

@@ -1,0 +1,276 @@
+"""Stage 2, match: find the records that rules' expressions accept, parsing as little as possible.
+
+Every expression (a rule's `match` and the second halves of its sequence/absence windows) is a
+*probe*. Probes with literals are found by one multi-literal scan (scanner.py) over blocks:
+raw input blocks when the format keeps the message verbatim in its lines (journalctl short modes,
+syslog, runner text), so only candidate entries are ever parsed; otherwise blocks made of the
+parsed records' messages. Probes without literals run on every record.
+"""
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable, Iterator, Sequence, Union
+
+from logsleuth import dsl
+from logsleuth.inputs import Opened, records as all_records, split_lines
+from logsleuth.model import Record
+from logsleuth.rules import Rule
+from logsleuth.scanner import make_scanner
+from logsleuth.sources import Format
+from logsleuth.text import clean_bytes
+
+MAIN, FOLLOW = "main", "follow"
+_BATCH = 2048  # records per message block on the parsed path
+_MAX_CARRY = 8 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One expression to find: a rule's own match (MAIN) or what must follow it (FOLLOW)."""
+
+    rule: Rule
+    role: str
+    expr: dsl.Expression
+
+
+@dataclass(slots=True)
+class Hit:
+    """A record accepted by a probe, with its captures and, if the rule asks, the lines after it."""
+
+    probe: Probe
+    record: Record
+    captures: dict[str, str]
+    context: list[str] = field(default_factory=list)
+
+    @property
+    def rule(self) -> Rule:
+        return self.probe.rule
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Event time has reached `ts` (absence windows that end before it can be decided)."""
+
+    ts: datetime
+
+
+Event = Union[Hit, Tick]
+
+
+class Engine:
+    """Rules compiled into probes and one literal scanner; `match` turns inputs into hits."""
+
+    def __init__(self, rules: Sequence[Rule], backend: str = "auto") -> None:
+        self.rules = list(rules)
+        probes: list[Probe] = []
+        for r in self.rules:
+            probes.append(Probe(r, MAIN, r.expr))
+            corr = r.correlation
+            for window in (corr.followed_by, corr.not_followed_by) if corr else ():
+                if window is not None:
+                    probes.append(Probe(r, FOLLOW, window.expr))
+        self.probes = probes
+        self.always = tuple(p for p in probes if p.expr.literals is None)
+        literal_ids: dict[bytes, int] = {}
+        by_literal: list[list[Probe]] = []
+        for p in probes:
+            for lit in sorted(p.expr.literals or ()):
+                if lit not in literal_ids:
+                    literal_ids[lit] = len(by_literal)
+                    by_literal.append([])
+                by_literal[literal_ids[lit]].append(p)
+        self.literals = list(literal_ids)
+        self._by_literal = [tuple(ps) for ps in by_literal]
+        self.scanner = make_scanner(self.literals, backend)
+        self.needs_clock = any(r.correlation and r.correlation.not_followed_by for r in self.rules)
+        self._superseded = {r.id: {s for s in r.supersedes} for r in self.rules}
+        self._max_context = max((r.correlation.context_lines for r in self.rules if r.correlation), default=0)
+
+    @property
+    def backend(self) -> str:
+        return self.scanner.name
+
+    # --- evaluation of one record ----------------------------------------------------------
+
+    def evaluate(self, record: Record, probes: Iterable[Probe]) -> list[Hit]:
+        """Run `probes` on one record; a generic or superseded rule gives way to a specific one."""
+        hits: list[Hit] = []
+        for p in probes:
+            caps: dict[str, str] = {}
+            if p.expr.predicate(record, caps):
+                hits.append(Hit(p, record, caps))
+        if len(hits) > 1:
+            hits = self._resolve(hits)
+        return hits
+
+    def _resolve(self, hits: list[Hit]) -> list[Hit]:
+        main = [h for h in hits if h.probe.role == MAIN]
+        hidden: set[str] = set()
+        for h in main:
+            hidden |= self._superseded[h.rule.id]
+        if any(not h.rule.info.generic for h in main):
+            hidden |= {h.rule.id for h in main if h.rule.info.generic}
+        return [h for h in hits if h.probe.role != MAIN or h.rule.id not in hidden]
+
+    def _probes_for(self, literal_ids: Iterable[int]) -> list[Probe]:
+        seen: dict[int, Probe] = {id(p): p for p in self.always}
+        for i in literal_ids:
+            for p in self._by_literal[i]:
+                seen[id(p)] = p
+        return list(seen.values())
+
+    # --- inputs ------------------------------------------------------------------------------
+
+    def match(self, opened: Opened) -> Iterator[Event]:
+        """Hits (and clock ticks) for one opened input, in input order."""
+        if opened.records is None and opened.format.raw_message and not self.always:
+            yield from self._match_raw(opened)
+        else:
+            yield from self.match_records(all_records(opened))
+
+    def match_records(self, records: Iterable[Record]) -> Iterator[Event]:
+        """The parsed path: every record is parsed; a block of messages is scanned for literals."""
+        batch: list[Record] = []
+        for rec in records:
+            batch.append(rec)
+            if len(batch) >= _BATCH:
+                yield from self._match_batch(batch)
+                batch = []
+        if batch:
+            yield from self._match_batch(batch)
+
+    def _match_batch(self, batch: list[Record]) -> Iterator[Event]:
+        starts: list[int] = []
+        parts: list[bytes] = []
+        pos = 0
+        for rec in batch:
+            starts.append(pos)
+            b = rec.message.encode("utf-8", "replace")
+            parts.append(b)
+            pos += len(b) + 1
+        block = b"\n".join(parts)
+        found: dict[int, set[int]] = {}
+        for line_start, _end, ids in self.scanner.candidates(block) if self.literals else ():
+            found.setdefault(bisect_right(starts, line_start) - 1, set()).update(ids)
+        context_wanted: list[Hit] = []
+        for i, rec in enumerate(batch):
+            if context_wanted:
+                self._feed_context(context_wanted, rec.raw or rec.message)
+            ids = found.get(i)
+            if ids is None and not self.always:
+                continue
+            hits = self.evaluate(rec, self._probes_for(ids or ()))
+            for h in hits:
+                if self._context_lines(h):
+                    context_wanted.append(h)
+            yield from hits
+        if self.needs_clock:
+            ts = _last_ts(batch)
+            if ts is not None:
+                yield Tick(ts)
+
+    def _context_lines(self, hit: Hit) -> int:
+        corr = hit.rule.correlation
+        return corr.context_lines if corr and hit.probe.role == MAIN else 0
+
+    def _feed_context(self, pending: list[Hit], text: str) -> None:
+        for h in list(pending):
+            h.context.append(text)
+            if len(h.context) >= self._context_lines(h):
+                pending.remove(h)
+
+    def _match_raw(self, opened: Opened) -> Iterator[Event]:
+        """The raw path: scan raw blocks, parse only the entries holding a literal."""
+        fmt, ctx = opened.format, opened.ctx
+        carry = b""
+        line_base = ctx.line
+        for block in opened.blocks:
+            chunk = carry + block if carry else block
+            cut = _last_entry_start(chunk, fmt) if fmt.continuation else len(chunk)
+            if cut == 0 and len(chunk) > _MAX_CARRY:
+                cut = len(chunk)  # one endless entry: match it in pieces rather than hold it all
+            chunk, carry = chunk[:cut], chunk[cut:]
+            if chunk:
+                yield from self._match_chunk(chunk, line_base, opened)
+                line_base += chunk.count(b"\n")
+        if carry:
+            yield from self._match_chunk(carry, line_base, opened)
+
+    def _match_chunk(self, chunk: bytes, line_base: int, opened: Opened) -> Iterator[Event]:
+        cleaned = clean_bytes(chunk)
+        candidates = self.scanner.candidates(cleaned)
+        if not candidates:
+            if self.needs_clock:
+                yield from _tick(opened, split_lines(chunk)[-1:], line_base)
+            return
+        lines = split_lines(chunk)
+        # Group candidate lines by entry (head line index) and union their literal ids.
+        entries: dict[int, set[int]] = {}
+        pos, lineno = 0, 0
+        for start, _end, ids in candidates:
+            lineno += cleaned.count(b"\n", pos, start)
+            pos = start
+            head = _entry_head(lines, lineno, opened.format)
+            entries.setdefault(head, set()).update(ids)
+        for head, ids in sorted(entries.items()):
+            end = _entry_end(lines, head, opened.format)
+            opened.ctx.line = line_base + head
+            for rec in opened.format.parse(lines[head:end], opened.ctx):
+                hits = self.evaluate(rec, self._probes_for(ids))
+                for h in hits:
+                    n = self._context_lines(h)
+                    if n:
+                        h.context.extend(l.decode("utf-8", "replace") for l in lines[end:end + n])
+                yield from hits
+        if self.needs_clock:
+            yield from _tick(opened, lines[-1:], line_base + len(lines) - 1)
+
+
+def _entry_head(lines: list[bytes], i: int, fmt: Format) -> int:
+    cont = fmt.continuation
+    if cont is None:
+        return i
+    while i > 0 and cont(lines[i]):
+        i -= 1
+    return i
+
+
+def _entry_end(lines: list[bytes], head: int, fmt: Format) -> int:
+    cont = fmt.continuation
+    end = head + 1
+    if cont is not None:
+        while end < len(lines) and cont(lines[end]):
+            end += 1
+    return end
+
+
+def _last_entry_start(chunk: bytes, fmt: Format) -> int:
+    """Offset of the last entry's head line, so a block never splits an entry's continuation lines."""
+    cont = fmt.continuation
+    assert cont is not None
+    end = len(chunk) - 1 if chunk.endswith(b"\n") else len(chunk)
+    while True:
+        start = chunk.rfind(b"\n", 0, end) + 1
+        if start == 0 or not cont(chunk[start:end]):
+            return start if start > 0 or not cont(chunk[:end]) else 0
+        end = start - 1
+
+
+def _tick(opened: Opened, lines: list[bytes], lineno: int) -> Iterator[Tick]:
+    if not lines:
+        return
+    saved = opened.ctx.line
+    opened.ctx.line = lineno
+    for rec in opened.format.parse(lines, opened.ctx):
+        if rec.ts is not None:
+            yield Tick(rec.ts)
+    opened.ctx.line = saved
+
+
+def _last_ts(batch: list[Record]) -> datetime | None:
+    for rec in reversed(batch):
+        if rec.ts is not None:
+            return rec.ts
+    return None

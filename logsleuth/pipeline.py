@@ -1,0 +1,56 @@
+"""The whole pipeline for library users and the CLI: inputs -> match -> correlate -> aggregate -> Report."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Sequence
+
+from logsleuth import __version__, inputs
+from logsleuth.aggregate import Aggregator
+from logsleuth.correlate import Correlator
+from logsleuth.engine import Engine
+from logsleuth.errors import Diagnostics
+from logsleuth.model import InputSummary, Report
+from logsleuth.rules import Rule
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    read: inputs.ReadOptions = inputs.ReadOptions()
+    backend: str = "auto"
+    evidence_limit: int = 5
+
+
+def analyze(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions = ScanOptions(),
+            diag: Diagnostics | None = None,
+            on_open: Callable[[inputs.Opened], None] | None = None) -> Report:
+    """Scan `paths` ("-" is stdin) with `rules` and return the report.
+
+    Input problems never stop the scan: they are collected in `diag` (and in the report), and
+    every finding made before a fault is kept.
+    """
+    diag = diag or Diagnostics()
+    engine = Engine(rules, options.backend)
+    correlator = Correlator()
+    agg = Aggregator(options.evidence_limit)
+    summaries: list[InputSummary] = []
+    for inp in inputs.expand(list(paths), options.read, diag):
+        opened = inputs.open_input(inp, options.read, diag)
+        if opened is None:
+            continue
+        if on_open is not None:
+            on_open(opened)
+        for match in correlator.run(engine.match(opened)):
+            agg.add(match)
+        summaries.append(InputSummary(opened.name, opened.format.name, opened.reason,
+                                      opened.lines_read, opened.bytes_read))
+    for match in correlator.finish():
+        agg.add(match)
+    if correlator.dropped:
+        diag.warn(f"correlation state was full: {correlator.dropped} pending event(s) dropped")
+    return Report(
+        findings=tuple(agg.findings()), rules=tuple(r.info for r in rules), inputs=tuple(summaries),
+        warnings=tuple(diag.warnings), errors=tuple(str(e) for e in diag.input_errors),
+        truncated_lines=diag.truncated_lines, version=__version__,
+        generated_at=datetime.now(timezone.utc).replace(microsecond=0),
+    )
