@@ -120,6 +120,8 @@ def _mapping(f: _File, node: yaml.Node, what: str) -> dict[str, tuple[yaml.Node,
 
 # --- the schema ---------------------------------------------------------------------------------
 
+# The bundled rule files ship as the package `logsleuth.bundled_rules` (the top-level rules/ folder):
+# `logsleuth.rules` is this loader module.
 _REQUIRED = ("id", "title", "severity", "category", "match")
 _TEXT_KEYS = ("title", "message", "diagnosis", "fix", "why", "description")
 _LIST_KEYS = ("tags", "references", "supersedes", "fingerprint")
@@ -173,10 +175,10 @@ def _bool(f: _File, m: dict[str, tuple[yaml.Node, yaml.Node]], key: str) -> bool
 def _expression(f: _File, node: yaml.Node, key: str) -> dsl.Expression | None:
     """Compile a match expression, translating its error position into the YAML file."""
     if not isinstance(node, yaml.ScalarNode) or not isinstance(_value(node), str):
-        f.error(f"{key!r} must be a string holding an expression", node)
+        f.error(f"{key}: must be a string holding an expression", node)
         return None
     if node.style == ">":
-        f.error(f"{key!r}: use a literal block (|) or a plain scalar, not a folded one (>)", node)
+        f.error(f"{key}: use a literal block (|) or a plain scalar, not a folded one (>)", node)
         return None
     try:
         return dsl.compile(_value(node))
@@ -377,7 +379,7 @@ def rule_sources(dirs: Sequence[str], builtin: bool = True) -> list[tuple[str, s
     """
     out: list[tuple[str, str]] = []
     if builtin:
-        root = resources.files("logsleuth.rules")
+        root = resources.files("logsleuth.bundled_rules")
         out += [(f"rules/{name}", t.read_text(encoding="utf-8")) for name, t in _files_in(root, "")]
     for d in dirs:
         p = Path(d)
