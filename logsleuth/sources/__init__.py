@@ -54,8 +54,8 @@ class Format:
 def _load_registry() -> dict[str, Format]:
     # Order matters: detection tries formats in this order and takes the first that recognises the
     # sample; the most specific shapes come first and plain text last. `cat` is never detected.
-    from logsleuth.sources import (journal_cat, journal_export, journal_json, journal_short,
-                                   journal_verbose, plain, runner)
+    from logsleuth.sources import (compose, dmesg, job_trace, journal_cat, journal_export, journal_json,
+                                   journal_short, journal_verbose, plain, runner, syslog)
 
     formats: list[Format] = [
         journal_export.FORMAT,
@@ -65,16 +65,22 @@ def _load_registry() -> dict[str, Format]:
         journal_json.JSON,
         runner.RUNNER_JSON,
         journal_verbose.FORMAT,
+        job_trace.FORMAT,
         journal_short.SHORT_ISO_PRECISE,
         journal_short.SHORT_ISO,
+        syslog.RFC3339,
+        syslog.RFC5424,
         journal_short.WITH_UNIT,
         journal_short.SHORT_FULL,
         journal_short.SHORT_UNIX,
         journal_short.SHORT_DELTA,
         journal_short.SHORT_MONOTONIC,
         journal_short.SHORT_PRECISE,
+        dmesg.FORMAT,
         journal_short.SHORT,
+        syslog.RFC3164,
         runner.RUNNER_TEXT,
+        compose.FORMAT,
         runner.RUNNER,
         journal_cat.FORMAT,
         plain.FORMAT,
