@@ -95,7 +95,7 @@ def expand(paths: Sequence[str], opts: ReadOptions, diag: Diagnostics) -> Iterat
         elif os.path.lexists(path):
             files.append(path)
         else:
-            diag.input_error(InputError(f"{path}: no such file or directory", Location(path)))
+            diag.input_error(InputError("no such file or directory", Location(path)))
     yield from _file_inputs(_order_rotated(files), diag)
 
 
@@ -153,7 +153,7 @@ def _file_inputs(paths: list[str], diag: Diagnostics) -> Iterator[Input]:
             with open(path, "rb") as f:
                 head = f.read(512)
         except OSError as exc:
-            diag.input_error(InputError(f"{path}: cannot read: {exc.strerror or exc}", Location(path)))
+            diag.input_error(InputError(f"cannot read: {exc.strerror or exc}", Location(path)))
             continue
         if head.startswith(_JOURNAL_MAGIC) or path.endswith((".journal", ".journal~")):
             yield Input(path, path, "journal")
@@ -188,7 +188,7 @@ def _tar_members(path: str, diag: Diagnostics) -> Iterator[Input]:
         archive = tarfile.open(path, "r:*")
         members = [m for m in archive.getmembers() if m.isfile()]
     except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
-        diag.input_error(InputError(f"{path}: cannot read archive: {exc}", Location(path), partial=True))
+        diag.input_error(InputError(f"cannot read archive: {exc}", Location(path), partial=True))
         return
     by_name = {m.name: m for m in members}
     for name in _order_rotated(list(by_name)):
@@ -230,7 +230,7 @@ def _raw_stream(inp: Input, diag: Diagnostics) -> IO[bytes] | int | None:
         return open(inp.path or inp.name, "rb", buffering=0)
     except (OSError, tarfile.TarError) as exc:
         msg = getattr(exc, "strerror", None) or str(exc)
-        diag.input_error(InputError(f"{inp.name}: cannot read: {msg}", Location(inp.name)))
+        diag.input_error(InputError(f"cannot read: {msg}", Location(inp.name)))
         return None
 
 
@@ -311,10 +311,10 @@ def _inflate(chunks: Iterable[bytes], kind: str, name: str, diag: Diagnostics | 
                 if not chunk.strip(b"\x00"):
                     chunk = b""  # zero padding after the last member (tape-style blocking)
     except _decompress_errors() as exc:
-        _partial(diag, f"{name}: corrupt {kind} data after {total} bytes ({exc})", name)
+        _partial(diag, f"corrupt {kind} data after {total} bytes ({exc})", name)
         return
     if not d.eof:
-        _partial(diag, f"{name}: truncated {kind} stream after {total} bytes", name)
+        _partial(diag, f"truncated {kind} stream after {total} bytes", name)
 
 
 def _partial(diag: Diagnostics | None, message: str, name: str) -> None:
@@ -363,8 +363,9 @@ def _looks_binary(block: bytes) -> bool:
     sample = block[:8192]
     if not sample:
         return False
+    # Text logs may hold a stray NUL or two; executables and compressed/random data are full of them.
     control = len(sample) - len(sample.translate(None, _BINARY_BYTES))
-    return control * 10 > len(sample)
+    return control * 20 > len(sample)
 
 
 def _counted(opened: Opened, blocks: Iterator[bytes]) -> Iterator[bytes]:
@@ -403,13 +404,13 @@ def _open_journal(inp: Input, opts: ReadOptions, diag: Diagnostics) -> Opened | 
         from systemd import journal
     except ImportError:
         diag.input_error(InputError(
-            f"{inp.name}: reading .journal files needs python-systemd: pip install 'logsleuth[journal]'",
+            "reading .journal files needs python-systemd: pip install 'logsleuth[journal]'",
             Location(inp.name)))
         return None
     try:
         reader = journal.Reader(files=[inp.path or inp.name], converters=_converters(journal))
     except OSError as exc:
-        diag.input_error(InputError(f"{inp.name}: not a readable journal file: {exc}", Location(inp.name)))
+        diag.input_error(InputError(f"not a readable journal file: {exc}", Location(inp.name)))
         return None
     ctx = ParseContext(path=inp.name, year=opts.year, tz=opts.tz, max_line=opts.max_line)
     opened = Opened(inp.name, JOURNAL, "native journal file (python-systemd)", ctx, iter(()))
