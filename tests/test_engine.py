@@ -1,0 +1,137 @@
+"""The matcher: both prefilter backends and both paths (raw blocks, parsed records) give the same findings."""
+from __future__ import annotations
+
+import random
+
+import pytest
+from conftest import make_rules, short_iso
+
+from logsleuth import inputs, rules
+from logsleuth.aggregate import Aggregator
+from logsleuth.correlate import Correlator
+from logsleuth.engine import Engine
+from logsleuth.errors import Diagnostics
+from logsleuth.ruletest import findings_for
+
+BUNDLED = rules.load()
+NOISE = [
+    "systemd[1]: Started Session 42 of User root.",
+    "sshd[2211]: Accepted publickey for deploy from 10.1.2.3 port 52214 ssh2",
+    "CRON[3100]: (root) CMD (command -v debian-sa1 > /dev/null && debian-sa1 1 1)",
+    "gitlab-runner[812]: Checking for jobs... received   job=991 repo_url=https://gitlab.example.com/g/p.git runner=abcd1234",
+    "gitlab-runner[812]: Job succeeded   duration_s=42.1 job=991 project=7 runner=abcd1234",
+    "kernel: docker0: port 1(veth12ab) entered forwarding state",
+    "dockerd[700]: time=\"2024-03-10T12:00:00Z\" level=info msg=\"Container started\" code=202 timeout=50s",
+]
+
+
+def _example_messages() -> list[str]:
+    out = []
+    for r in BUNDLED:
+        for ex in r.examples_match + r.examples_no_match:
+            for line in ex.lines:
+                out.extend(line.split("\n"))
+    return out
+
+
+def corpus(seed: int, n: int = 4000) -> str:
+    """short-iso lines mixing healthy noise with every bundled example, some as multi-line entries."""
+    rnd = random.Random(seed)
+    examples = _example_messages()
+    lines = []
+    for i in range(n):
+        ts = f"2024-03-10T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}+0000"
+        if rnd.random() < 0.15:
+            msg = rnd.choice(examples)
+            lines.append(f"{ts} ci{rnd.randint(1, 3)} app[{rnd.randint(2, 999)}]: {msg}")
+        else:
+            lines.append(f"{ts} ci{rnd.randint(1, 3)} {rnd.choice(NOISE)}")
+        if rnd.random() < 0.05:
+            lines.append(" " * 30 + rnd.choice(["at java.lang.Thread.run(Thread.java:750)", rnd.choice(examples)]))
+    return "\n".join(lines) + "\n"
+
+
+def summary(findings):
+    return sorted((f.rule_id, f.fingerprint, f.count, f.first_seen, f.last_seen,
+                   tuple((e.path, e.line, e.text) for e in f.evidence)) for f in findings)
+
+
+def scan_file(path, engine_rules, backend: str, parsed: bool, block_size: int):
+    engine, corr, agg = Engine(engine_rules, backend), Correlator(), Aggregator()
+    diag = Diagnostics()
+    opts = inputs.ReadOptions(block_size=block_size)
+    (inp,) = list(inputs.expand([str(path)], opts, diag))
+    opened = inputs.open_input(inp, opts, diag)
+    events = engine.match_records(inputs.records(opened)) if parsed else engine.match(opened)
+    for m in corr.run(events):
+        agg.add(m)
+    for m in corr.finish():
+        agg.add(m)
+    assert not diag.input_errors
+    return summary(agg.findings())
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_backends_and_paths_agree(tmp_path, seed):
+    path = tmp_path / "corpus.log"
+    path.write_text(corpus(seed))
+    reference = scan_file(path, BUNDLED, "python", parsed=True, block_size=1 << 20)
+    assert len(reference) >= 10, "the corpus should fire many rules"
+    for backend in ("python", "hyperscan"):
+        for block_size in (4096, 1 << 20):  # small blocks split entries across block boundaries
+            assert scan_file(path, BUNDLED, backend, parsed=False, block_size=block_size) == reference, (backend, block_size)
+        assert scan_file(path, BUNDLED, backend, parsed=True, block_size=1 << 20) == reference, backend
+
+
+def test_rules_without_literals_run_on_every_event(tmp_path):
+    (rule,) = make_rules(tmp_path, """\
+        id: any-error
+        title: t
+        severity: minor
+        category: misc
+        match: 'level == "error"'
+    """)
+    engine = Engine([rule], "python")
+    assert engine.always and not engine.literals
+    recs = short_iso("""\
+        2024-03-10T12:00:00+0000 ci1 gitlab-runner[812]: ERROR: something odd   runner=abcd1234
+        2024-03-10T12:00:01+0000 ci1 gitlab-runner[812]: all fine
+    """)
+    (f,) = findings_for([rule], recs)
+    assert f.count == 1 and f.evidence[0].line == 1
+
+
+GENERIC = """\
+id: cannot-reach
+title: t
+severity: major
+category: network
+generic: true
+match: message ~ /Checking for jobs\\.\\.\\. failed/
+"""
+SPECIFIC = """\
+id: x509-unknown
+title: t
+severity: critical
+category: tls-x509
+match: 'message ~ /x509: certificate signed by unknown authority/'
+"""
+SUPERSEDER = """\
+id: better-x509
+title: t
+severity: critical
+category: tls-x509
+supersedes: [x509-unknown]
+match: 'message ~ /tls: failed to verify certificate: x509/'
+"""
+
+
+def test_generic_rules_give_way_and_supersedes_hides(tmp_path):
+    rs = make_rules(tmp_path, GENERIC, SPECIFIC, SUPERSEDER)
+    recs = short_iso("""\
+        2024-03-10T12:00:00+0000 ci1 gitlab-runner[812]: WARNING: Checking for jobs... failed   status=Post "https://g/api/v4/jobs/request": tls: failed to verify certificate: x509: certificate signed by unknown authority
+        2024-03-10T12:00:01+0000 ci1 gitlab-runner[812]: WARNING: Checking for jobs... failed   status=Post "https://g/api/v4/jobs/request": x509: certificate signed by unknown authority
+        2024-03-10T12:00:02+0000 ci1 gitlab-runner[812]: WARNING: Checking for jobs... failed   status=POST https://g/api/v4/jobs/request: 418 I'm a teapot
+    """)
+    got = {f.rule_id: [e.line for e in f.evidence] for f in findings_for(rs, recs)}
+    assert got == {"better-x509": [1], "x509-unknown": [2], "cannot-reach": [3]}
