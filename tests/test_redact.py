@@ -98,3 +98,45 @@ def test_redact_report_masks_every_log_derived_string():
     assert f.fingerprint == "f" * 64 and f.rule is _RULE
     # The input report is untouched (it is frozen; redaction returns a copy).
     assert report.findings[0].message == "token glrt-AbCdEfGhIjKlMnOpQrSt rejected"
+
+
+def test_bare_secret_captured_elsewhere_is_masked_everywhere():
+    # The capture holds only the value; the evidence line names it as a token.
+    ev = Evidence(path="job.log", line=1, text="register --registration-token LeGaCyReGiStRaTiOn20")
+    f = Finding(rule=_RULE, message="registration with LeGaCyReGiStRaTiOn20 failed", fingerprint="f", count=1,
+                first_seen=None, last_seen=None, variables={"value": "LeGaCyReGiStRaTiOn20"}, evidence=(ev,))
+    out = redact_report(Report(findings=(f,), rules=(_RULE,))).findings[0]
+    assert out.variables == {"value": "[REDACTED]"}
+    assert out.message == "registration with [REDACTED] failed"
+    assert out.evidence[0].text == "register --registration-token [REDACTED]"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("password", "hunter2", "[REDACTED]"),
+        ("db_passwd", "x", "[REDACTED]"),
+        ("client_secret", "abc", "[REDACTED]"),
+        ("token", "AbCdEfGhIjKlMnOpQrSt", "[REDACTED]"),
+        ("token", "glrt-AbCdEfGhIjKlMnOpQrSt", "glrt-[REDACTED]"),
+        ("token", "abcd1234", "abcd1234"),  # the runner's short token is an identifier
+        ("runner", "abcd1234", "abcd1234"),
+        ("task", "cc1plus", "cc1plus"),
+        ("password", "", ""),
+    ],
+)
+def test_variable_named_as_secret_is_masked(name, value, expected):
+    f = Finding(rule=_RULE, message="m", fingerprint="f", count=1, first_seen=None, last_seen=None,
+                variables={name: value}, evidence=())
+    assert redact_report(Report(findings=(f,), rules=(_RULE,))).findings[0].variables == {name: expected}
+
+
+def test_short_values_are_not_cross_masked():
+    # "docker" after a URL user is a (weak) password, but masking every "docker" in the report
+    # would wreck it; only the URL occurrence is masked.
+    ev = Evidence(path="job.log", line=1, text="pull https://bot:docker@registry.local/img from docker hub")
+    f = Finding(rule=_RULE, message="docker pull failed", fingerprint="f", count=1, first_seen=None,
+                last_seen=None, variables={}, evidence=(ev,))
+    out = redact_report(Report(findings=(f,), rules=(_RULE,))).findings[0]
+    assert out.evidence[0].text == "pull https://bot:[REDACTED]@registry.local/img from docker hub"
+    assert out.message == "docker pull failed"
