@@ -192,7 +192,8 @@ def _template_error(exc: BaseException, filename: str, line: int | None) -> Logs
 
 # --- filters -------------------------------------------------------------------------------
 
-_ANSI = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34", "magenta": "35", "cyan": "36"}
+_ANSI = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34", "magenta": "35",
+         "cyan": "36"}
 _SEVERITY_STYLE = {"blocker": "red bold", "critical": "red bold", "major": "red", "minor": "yellow", "info": "cyan"}
 # XML 1.0 forbids most C0 controls even as character references; logs do contain them.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -365,7 +366,8 @@ def _rule_views(report: Report, findings: tuple[FindingView, ...]) -> tuple[Rule
         fired = tuple(by_rule.get(rule.id, ()))
         message = "; ".join(dict.fromkeys(v.message for v in fired))
         level = _SARIF_LEVELS.get(rule.severity, "warning")
-        views.append(RuleView(rule=rule, findings=fired, failed=bool(fired), failure_message=message, sarif_level=level))
+        views.append(RuleView(rule=rule, findings=fired, failed=bool(fired), failure_message=message,
+                              sarif_level=level))
     return tuple(views)
 
 
@@ -381,7 +383,9 @@ def _summary(report: Report) -> dict[str, Any]:
     }
 
 
-def _context(report: Report, findings: tuple[FindingView, ...], options: RenderOptions, omitted: int = 0) -> dict[str, Any]:
+def _context(
+    report: Report, findings: tuple[FindingView, ...], options: RenderOptions, omitted: int = 0
+) -> dict[str, Any]:
     rules = _rule_views(report, findings)
     return {
         "report": report,
@@ -403,7 +407,9 @@ def _context(report: Report, findings: tuple[FindingView, ...], options: RenderO
 # --- format-specific checks ----------------------------------------------------------------
 
 
-def _render_capped(template: jinja2.Template, report: Report, findings: tuple[FindingView, ...], options: RenderOptions) -> str:
+def _render_capped(
+    template: jinja2.Template, report: Report, findings: tuple[FindingView, ...], options: RenderOptions
+) -> str:
     """Markdown capped at max_chars: as many whole findings as fit, then a truncation line."""
     text = _run(template, _context(report, findings, options))
     if len(text) <= options.max_chars:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -110,7 +111,6 @@ def test_text_colour_only_when_asked():
     assert "\x1b[" not in plain
     assert "\x1b[31;1m[CRITICAL]\x1b[0m" in coloured
     # Stripping the colour codes gives back the plain report: colour adds nothing else.
-    import re
     assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == plain
 
 
