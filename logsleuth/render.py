@@ -99,8 +99,11 @@ class RuleView:
 
 
 def render(report: Report, fmt: str, *, options: RenderOptions) -> str:
-    """The report in format `fmt`. Raises LogsleuthError for an unknown format or a broken template."""
-    if fmt not in FORMATS:
+    """The report in format `fmt`. Raises LogsleuthError for an unknown format or a broken template.
+
+    With options.template set, `fmt` may be any name: the template file defines the format.
+    """
+    if fmt not in FORMATS and options.template is None:
         raise LogsleuthError(f"unknown report format {fmt!r} (choose from {', '.join(FORMATS)})")
     if options.redact:
         report = redact_report(report)

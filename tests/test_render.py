@@ -445,6 +445,13 @@ def test_error_in_template_dir_override_names_that_file(tmp_path):
     assert (info.value.location.path, info.value.location.line) == (str(tmp_path / "markdown.md.j2"), 2)
 
 
+def test_template_file_may_define_a_format_of_its_own(tmp_path):
+    path = tmp_path / "report.html.j2"
+    path.write_text("<ul>{% for f in findings %}<li>{{ f.title|e }}</li>{% endfor %}</ul>\n")
+    out = render(_report(), "html", options=RenderOptions(template=str(path)))
+    assert out.startswith("<ul><li>Runner token rejected | revoked</li><li>Timeout &lt;dialing&gt; GitLab")
+
+
 def test_missing_template_and_unknown_format(tmp_path):
     with pytest.raises(LogsleuthError, match="template not found"):
         render(_report(), "text", options=RenderOptions(template=str(tmp_path / "absent.j2")))
