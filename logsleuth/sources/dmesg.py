@@ -16,8 +16,8 @@ from logsleuth.sources.levels import normalize_level
 from logsleuth.text import clean, decode
 
 _LEVEL = re.compile(r"^([a-z]+)\s*:([a-z]+)\s*: ")  # dmesg -x: `kern  :err   : `
-_UPTIME = re.compile(r"^\[\s*(\d+\.\d+)\] ?")
-_HUMAN = re.compile(r"^\[[A-Z][a-z]{2} ([A-Z][a-z]{2}) ([ \d]\d) (\d\d:\d\d:\d\d) (\d{4})\] ?")
+_UPTIME = re.compile(r"\[\s*(\d+\.\d+)\] ?")
+_HUMAN = re.compile(r"\[[A-Z][a-z]{2} ([A-Z][a-z]{2}) ([ \d]\d) (\d\d:\d\d:\d\d) (\d{4})\] ?")
 
 
 def _record(text: str, ctx: ParseContext, origin: Origin) -> Record:
