@@ -30,8 +30,11 @@ MIN_LEN = 3
 CAP = 64  # most alternatives multiplied out for one node
 MAX_CLASS = 16  # most characters a class may expand to
 MAX_FIXED_REPEAT = 4  # x{2,4} is multiplied out, x{5} is not
-GOOD_LEN = 8  # literals this long are selective enough; beyond it prefer fewer members
-REFINE_GROWTH = 4  # a refining set may have this many times the members of the set it refines
+GOOD_LEN = 24  # literals this long are selective enough; beyond it prefer fewer members
+# Log lines share long prefixes (`Checking for jobs... `, `Appending trace to coordinator...`),
+# so a longer literal predicts far fewer candidate lines than fewer literals do: measured on the
+# bench corpus, preferring 8-byte literals made 20% of lines candidates, 24 bytes made 0.1%.
+REFINE_GROWTH = 16  # a refining set may have this many times the members of the set it refines
 
 _ZERO_WIDTH = {C.AT, C.ASSERT, C.ASSERT_NOT}
 _REPEATS = {C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT}

@@ -46,7 +46,7 @@ from logsleuth.literals import combine_and, combine_or, literal_of_string, requi
         ("été", {"été".encode()}),
         ("(?i)état critique", {b"tat critique"}),
         ("(?i:é)tat", {b"tat"}),
-        ("dial tcp\\s+[^:]+:\\d+: (?:i/o timeout|connect: connection refused)", {b"dial tcp"}),
+        ("dial tcp\\s+[^:]+:\\d+: (?:i/o timeout|connect: connection refused)", {b": i/o timeout", b": connect: connection refused"}),  # longer beats fewer
     ],
 )
 def test_required_literals_table(pattern: str, expected: set[bytes]) -> None:
