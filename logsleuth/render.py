@@ -235,6 +235,14 @@ def _md_text(value: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(value)).replace("\r", "").replace("\n", "<br>")
 
 
+def _md_cell(value: object) -> str:
+    """A table cell of rule-authored Markdown (title, id, category): only what breaks the table is escaped.
+
+    GFM splits cells on `|` even inside code spans, and `\\|` is the escape it honours there.
+    """
+    return str(value).replace("|", "\\|").replace("\r", "").replace("\n", " ")
+
+
 def _html(value: object) -> str:
     # Inside <details>/<summary> GitLab treats the line as an HTML block: no Markdown escapes.
     return str(markupsafe.escape(str(value))).replace("\n", " ")
@@ -249,8 +257,7 @@ _FILTERS = {
     "xml_attr": _xml_attr,
     "term": _term,
     "md_text": _md_text,
-    # GFM splits table cells on `|` even inside code spans; md_text's `\|` is the only escape.
-    "md_cell": _md_text,
+    "md_cell": _md_cell,
     "html": _html,
     "indent_lines": _indent_lines,
     "iso": lambda ts: iso_utc(ts),

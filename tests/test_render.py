@@ -29,7 +29,7 @@ TOKEN_RULE = RuleInfo(
     references=("https://docs.gitlab.com/runner/register/", "runbook section 4"),
 )
 NET_RULE = RuleInfo(
-    id="network-timeout", title="Timeout <dialing> GitLab & registry", severity="major", category="network",
+    id="network-timeout", title="Timeout dialing `gitlab:443` & <registry>", severity="major", category="network",
     diagnosis="The connection to GitLab timed out.", fix="Check `HTTPS_PROXY` and the firewall.", retryable=True,
 )
 OOM_RULE = RuleInfo(id="oom-kill", title="Build container killed: out of memory", severity="minor", category="resources",
@@ -243,7 +243,7 @@ def test_junit_has_one_testcase_per_rule():
     cases = root.findall("./testsuite/testcase")
     assert [(c.get("classname"), c.get("name")) for c in cases] == [
         ("auth", "runner-token-invalid: Runner token rejected | revoked"),
-        ("network", "network-timeout: Timeout <dialing> GitLab & registry"),
+        ("network", "network-timeout: Timeout dialing `gitlab:443` & <registry>"),
         ("resources", "oom-kill: Build container killed: out of memory"),
         ("resources", "disk-full: No space left on device"),
     ]
@@ -317,9 +317,14 @@ def test_markdown_fence_is_longer_than_any_backtick_run():
 
 def test_markdown_table_cells_escape_pipes_and_html():
     out = render(_report(), "markdown", options=RenderOptions())
+    # Titles are rule-authored Markdown: only `|` is escaped, backticks stay code spans.
     assert "| critical | Runner token rejected \\| revoked | `runner-token-invalid` | auth | 37 |" in out
-    assert "| major | Timeout \\<dialing\\> GitLab \\& registry |" in out
-    assert "<summary><b>MAJOR</b> · Timeout &lt;dialing&gt; GitLab &amp; registry · <code>network-timeout</code></summary>" in out
+    assert "| major | Timeout dialing `gitlab:443` & <registry> |" in out
+    # Inside <summary> GitLab reads HTML, not Markdown.
+    assert ("<summary><b>MAJOR</b> · Timeout dialing `gitlab:443` &amp; &lt;registry&gt; · "
+            "<code>network-timeout</code></summary>") in out
+    # Log-derived text is escaped so it cannot become markup.
+    assert '**Message:** Runner "docker-1" rejected with 403 (token glrt-\\[REDACTED\\])' in out
     assert out.count("<details>") == out.count("</details>") == 3
 
 
@@ -449,7 +454,7 @@ def test_template_file_may_define_a_format_of_its_own(tmp_path):
     path = tmp_path / "report.html.j2"
     path.write_text("<ul>{% for f in findings %}<li>{{ f.title|e }}</li>{% endfor %}</ul>\n")
     out = render(_report(), "html", options=RenderOptions(template=str(path)))
-    assert out.startswith("<ul><li>Runner token rejected | revoked</li><li>Timeout &lt;dialing&gt; GitLab")
+    assert out.startswith("<ul><li>Runner token rejected | revoked</li><li>Timeout dialing `gitlab:443` &amp; &lt;registry&gt;")
 
 
 def test_missing_template_and_unknown_format(tmp_path):
