@@ -123,20 +123,23 @@ class AhoCorasickScanner:
         self.automaton.make_automaton()
 
     def candidates(self, block: bytes) -> list[Candidate]:
+        # One pass over the whole block: restarting `iter` per line re-reads the block each time.
         low = block.lower().decode("latin-1")
         out: list[Candidate] = []
-        size = len(low)
-        pos = 0
-        while True:
-            hit = next(self.automaton.iter(low, pos), None)
-            if hit is None:
-                return out
-            start = low.rfind("\n", 0, hit[0]) + 1
-            end = low.find("\n", hit[0])
-            end = size if end == -1 else end
-            ids = {lid for _, found in self.automaton.iter(low, start, end) for lid in found}
+        start = end = -1
+        ids: set[int] = set()
+        for last, found in self.automaton.iter(low):  # `last`: index of a hit's final character
+            if last > end:
+                if ids:
+                    out.append((start, end, frozenset(ids)))
+                start = low.rfind("\n", 0, last) + 1
+                end = low.find("\n", last)
+                end = len(low) if end == -1 else end
+                ids = set()
+            ids.update(found)
+        if ids:
             out.append((start, end, frozenset(ids)))
-            pos = end + 1
+        return out
 
 
 class HyperscanScanner:
