@@ -105,5 +105,6 @@ def _overlaps(rules: list[Rule]) -> list[Warning_]:
 
 
 def _related(a: Rule, b: Rule) -> bool:
-    return (a.info.generic or b.info.generic or a.id in b.supersedes or b.id in a.supersedes
+    # A correlated rule (threshold, sequence) deliberately re-reads lines other rules explain.
+    return (a.correlation is not None or b.correlation is not None or a.info.generic or b.info.generic or a.id in b.supersedes or b.id in a.supersedes
             or a.info.category == b.info.category)
