@@ -103,18 +103,21 @@ def parse(inputs: tuple[str, ...], input_format: str | None, year: int | None, t
     opts = read_options(input_format, year, tz, include, exclude)
     diag = Diagnostics()
     out = sys.stdout
-    for inp in inputs_mod.expand(list(inputs) or ["-"], opts, diag):
-        opened = inputs_mod.open_input(inp, opts, diag)
-        if opened is None:
-            continue
-        if verbose:
-            click.echo(f"logsleuth: {opened.name}: format {opened.format.name} ({opened.reason})", err=True)
-        for record in inputs_mod.records(opened):
-            out.write(json.dumps(record_dict(record), ensure_ascii=False, default=str))
-            out.write("\n")
-            if inp.name == "<stdin>":
-                out.flush()
-    out.flush()
+    try:
+        for inp in inputs_mod.expand(list(inputs) or ["-"], opts, diag):
+            opened = inputs_mod.open_input(inp, opts, diag)
+            if opened is None:
+                continue
+            if verbose:
+                click.echo(f"logsleuth: {opened.name}: format {opened.format.name} ({opened.reason})", err=True)
+            for record in inputs_mod.records(opened):
+                out.write(json.dumps(record_dict(record), ensure_ascii=False, default=str))
+                out.write("\n")
+                if inp.name == "<stdin>":
+                    out.flush()
+        out.flush()
+    except BrokenPipeError:
+        _quiet_broken_pipe()  # the reader (`| head`) has what it wanted
     report_diagnostics(diag)
     sys.exit(input_status(diag))
 
@@ -314,8 +317,12 @@ def _use_color(output: str | None) -> bool:
 
 def _write(path: str | None, text: str) -> None:
     if path is None or path == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader stopped early (`| head`): the exit status still tells what was found.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
     try:
         with open(path, "w", encoding="utf-8", newline="") as fh:

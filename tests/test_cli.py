@@ -1,0 +1,173 @@
+"""The real command line, run as a subprocess: scan, exit codes, outputs, rules commands, explain."""
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+SAMPLE = ROOT / "fixtures" / "sample" / "runner-outage.log"
+DNS = ("2024-03-10T12:07:30+0000 ci1 gitlab-runner[812]: WARNING: Checking for jobs... failed   runner=abcd1234 "
+       "status=Post \"https://gitlab.example.com/api/v4/jobs/request\": dial tcp: lookup gitlab.example.com on "
+       "127.0.0.53:53: no such host\n")
+HEALTHY = "2024-03-10T12:00:00+0000 ci1 gitlab-runner[812]: Checking for jobs... received   job=1 runner=abcd1234\n"
+
+
+def run(cmd, *args, stdin=None, env=None):
+    return subprocess.run([*cmd, *map(str, args)], input=stdin, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_scan_reports_findings_and_fails(logsleuth_cmd):
+    out = run(logsleuth_cmd, "scan", SAMPLE, "--format", "json")
+    assert out.returncode == 1, out.stderr
+    report = json.loads(out.stdout)
+    f = {x["rule_id"]: x for x in report["findings"]}["dns-no-such-host"]
+    assert set(f) >= {"rule_id", "category", "severity", "title", "message", "count", "first_seen", "last_seen",
+                      "fingerprint", "variables", "evidence"}
+    assert f["count"] == 2 and f["first_seen"] == "2024-03-10T12:07:30Z" and f["category"] == "dns"
+    assert f["evidence"][0] == {**f["evidence"][0], "path": str(SAMPLE), "line": 22}
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("fail_on, status", [("major", 1), ("critical", 1), ("blocker", 0), ("none", 0)])
+def test_fail_on(logsleuth_cmd, fail_on, status):
+    assert run(logsleuth_cmd, "scan", SAMPLE, "--fail-on", fail_on, "-q").returncode == status
+
+
+def test_clean_input_exits_zero(logsleuth_cmd):
+    out = run(logsleuth_cmd, "scan", "-", "--format", "json", stdin=HEALTHY)
+    assert out.returncode == 0 and json.loads(out.stdout)["findings"] == []
+
+
+def test_no_command_with_piped_input_means_scan_stdin(logsleuth_cmd):
+    out = run(logsleuth_cmd, stdin=DNS)
+    assert out.returncode == 1 and "dns-no-such-host" in out.stdout and "<stdin>:1:" in out.stdout
+
+
+def test_several_reports_from_one_run(logsleuth_cmd, tmp_path):
+    cq, md, junit = tmp_path / "cq.json", tmp_path / "r.md", tmp_path / "j.xml"
+    out = run(logsleuth_cmd, "scan", SAMPLE, "-q", "--report", f"codequality={cq}", "--report", f"markdown={md}",
+              "--report", f"junit={junit}")
+    assert out.returncode == 1
+    assert {i["check_name"] for i in json.loads(cq.read_text())} >= {"dns-no-such-host", "tls-unknown-authority"}
+    assert md.read_text().startswith(":x: **logsleuth:")
+    import xml.etree.ElementTree as ET
+
+    assert ET.parse(junit).getroot().find(".//failure") is not None
+    assert run(logsleuth_cmd, "scan", SAMPLE, "--report", "nope=x").returncode == 2
+
+
+def test_missing_input_is_an_error_but_other_inputs_are_scanned(logsleuth_cmd, tmp_path):
+    log = tmp_path / "a.log"
+    log.write_text(DNS)
+    out = run(logsleuth_cmd, "scan", tmp_path / "missing.log", log, "--format", "json")
+    assert out.returncode == 2
+    assert "missing.log" in out.stderr and "Traceback" not in out.stderr
+    assert [f["rule_id"] for f in json.loads(out.stdout)["findings"]] == ["dns-no-such-host"]
+
+
+def test_truncated_archive_keeps_findings_before_the_fault(logsleuth_cmd, tmp_path):
+    data = gzip.compress((DNS + HEALTHY * 20000).encode())
+    (tmp_path / "cut.log.gz").write_bytes(data[: len(data) // 2])
+    out = run(logsleuth_cmd, "scan", tmp_path / "cut.log.gz", "--format", "json")
+    assert out.returncode == 1 and "cut.log.gz" in out.stderr
+    assert [f["rule_id"] for f in json.loads(out.stdout)["findings"]] == ["dns-no-such-host"]
+    healthy = gzip.compress((HEALTHY * 20000).encode())
+    (tmp_path / "cut2.log.gz").write_bytes(healthy[: len(healthy) // 2])
+    assert run(logsleuth_cmd, "scan", tmp_path / "cut2.log.gz").returncode == 3
+
+
+def test_rule_errors_exit_2_with_locations(logsleuth_cmd, tmp_path):
+    (tmp_path / "bad-one.yaml").write_text("id: bad-one\ntitle: t\nseverity: major\ncategory: dns\nmatch: mesage ~ /x/\n")
+    (tmp_path / "bad-two.yaml").write_text("id: bad-two\ntitle: t\nseverity: urgent\ncategory: dns\nmatch: message ~ /abc/\n")
+    out = run(logsleuth_cmd, "scan", "-", "--rules", tmp_path, stdin=HEALTHY)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"{tmp_path}/bad-one.yaml:5:8: match: unknown field 'mesage'" in out.stderr
+    assert f"{tmp_path}/bad-two.yaml:3:11: severity 'urgent'" in out.stderr
+
+
+SECRETS = [
+    "glrt-t1_AbCdEfGhIjKlMnOpQrSt", "glpat-AbCdEfGhIjKlMnOpQrSt", "GR1348941AbCdEfGhIjKlMnOpQrSt",
+    "s3cr3tPassw0rd", "LegacyRegToken123456", "privtokenvalue9876543",
+]
+LEAKY = "\n".join([
+    "2024-03-10T12:00:00+0000 ci1 gitlab-runner[812]: ERROR: Verifying runner... is removed   runner=glrt-t1_AbCdEfGhIjKlMnOpQrSt status=403 Forbidden",
+    "2024-03-10T12:00:01+0000 ci1 gitlab-runner[812]: fatal: unable to access 'https://deploy:s3cr3tPassw0rd@gitlab.example.com/g/p.git/': SSL certificate problem: unable to get local issuer certificate",
+    "2024-03-10T12:00:02+0000 ci1 bash[99]: curl -H 'PRIVATE-TOKEN: glpat-AbCdEfGhIjKlMnOpQrSt' https://gitlab.example.com/api/v4/jobs/request: 502 Bad Gateway; curl: (60) SSL certificate problem: self signed certificate in certificate chain",
+    "2024-03-10T12:00:03+0000 ci1 gitlab-runner[812]: ERROR: Registering runner... forbidden (check registration token)   token=LegacyRegToken123456",
+    "2024-03-10T12:00:04+0000 ci1 gitlab-runner[812]: ERROR: Registering runner... forbidden (check registration token)   token=GR1348941AbCdEfGhIjKlMnOpQrSt",
+    "2024-03-10T12:00:05+0000 ci1 bash[99]: Authorization: Bearer privtokenvalue9876543 -> x509: certificate has expired or is not yet valid",
+]) + "\n"
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "codequality", "json", "ndjson", "junit", "sarif"])
+def test_no_format_leaks_a_secret(logsleuth_cmd, fmt):
+    out = run(logsleuth_cmd, "scan", "-", "--format", fmt, "-v", "--fail-on", "none", stdin=LEAKY)
+    assert out.returncode == 0, out.stderr
+    leaked = [s for s in SECRETS if s in out.stdout]
+    assert leaked == []
+    if fmt not in ("codequality", "sarif"):  # these carry descriptions and locations, no evidence text
+        assert "REDACTED" in out.stdout
+        kept = run(logsleuth_cmd, "scan", "-", "--format", fmt, "-v", "--fail-on", "none", "--no-redact", stdin=LEAKY)
+        assert any(s in kept.stdout for s in SECRETS)
+
+
+def test_rules_list_json_and_catalogue_in_sync(logsleuth_cmd):
+    listed = json.loads(run(logsleuth_cmd, "rules", "list", "--format", "json").stdout)["rules"]
+    assert len(listed) >= 50 and all(r["regexes"] and r["category"] for r in listed)
+    markdown = run(logsleuth_cmd, "rules", "list", "--format", "markdown").stdout
+    assert (ROOT / "docs" / "rules.md").read_text() == markdown, \
+        "docs/rules.md is stale: run `logsleuth rules list --format markdown > docs/rules.md`"
+
+
+def test_rules_show_and_unknown_rule(logsleuth_cmd):
+    out = run(logsleuth_cmd, "rules", "show", "dns-no-such-host")
+    assert out.returncode == 0 and "literals:" in out.stdout and "diagnosis:" in out.stdout
+    bad = run(logsleuth_cmd, "rules", "show", "dns-no-such-hots")
+    assert bad.returncode == 2 and "did you mean dns-no-such-host" in bad.stderr
+
+
+def test_rules_test_and_lint_on_a_user_pack(logsleuth_cmd, tmp_path):
+    (tmp_path / "slow-disk.yaml").write_text(
+        "id: slow-disk\ntitle: Slow disk\nseverity: minor\ncategory: disk\nmatch: 'level == \"error\"'\n"
+        "examples:\n  match:\n    - '2024-03-10T12:00:00+0000 ci1 gitlab-runner[1]: ERROR: disk is slow'\n    - 'this line does not fire'\n")
+    tested = run(logsleuth_cmd, "rules", "test", tmp_path)
+    assert tested.returncode == 1
+    assert f"FAIL slow-disk: match example at {tmp_path}/slow-disk.yaml:9:7: did not fire" in tested.stdout
+    assert "examples: 1 passed, 1 failed" in tested.stdout
+    linted = run(logsleuth_cmd, "rules", "lint", tmp_path, "--strict")
+    assert linted.returncode == 1
+    assert "runs on every event" in linted.stdout and "no `no-match` example" in linted.stdout
+    assert run(logsleuth_cmd, "rules", "test").returncode == 0  # the bundled rules pass
+
+
+def test_explain_shows_literals_and_subexpressions(logsleuth_cmd):
+    line = "dial tcp: lookup gitlab.example.com on 127.0.0.53:53: no such host"
+    out = run(logsleuth_cmd, "explain", "dns-no-such-host", line)
+    assert out.returncode == 0
+    assert "prefilter: candidate" in out.stdout and "TRUE " in out.stdout and "fires:" in out.stdout
+    miss = run(logsleuth_cmd, "explain", "dns-no-such-host", "all good here")
+    assert miss.returncode == 1 and "prefilter: skipped" in miss.stdout and "does not fire" in miss.stdout
+
+
+def test_wheel_ships_rules_and_templates(tmp_path):
+    subprocess.run([__import__("sys").executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True, timeout=300)
+    import zipfile
+
+    (wheel,) = Path(tmp_path).glob("logsleuth-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "logsleuth/dsl.lark" in names and "logsleuth/templates/markdown.md.j2" in names
+    assert "logsleuth/schemas/report.schema.json" in names
+    assert sum(n.startswith("logsleuth/bundled_rules/") and n.endswith(".yaml") for n in names) >= 50
+
+
+def test_a_closed_pipe_ends_quietly_with_the_real_status(logsleuth_cmd):
+    cmd = " ".join(logsleuth_cmd)
+    for sub, status in (("parse", 0), ("scan", 1)):
+        out = subprocess.run(["bash", "-c", f"{cmd} {sub} {SAMPLE} | head -c 10 >/dev/null; echo ${{PIPESTATUS[0]}}"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.stdout.strip() == str(status) and out.stderr == "", (sub, out)
