@@ -158,18 +158,26 @@ class Engine:
         found: dict[int, set[int]] = {}
         for line_start, _end, ids in self.scanner.candidates(block) if self.literals else ():
             found.setdefault(bisect_right(starts, line_start) - 1, set()).update(ids)
+        # A hit that asks for the lines after it is held back until they have been read, and
+        # so are the hits behind it, to keep input order.
         context_wanted: list[Hit] = []
+        held: list[Hit] = []
         for i, rec in enumerate(batch):
             if context_wanted:
                 self._feed_context(context_wanted, rec.raw or rec.message)
+                if not context_wanted:
+                    yield from held
+                    held = []
             ids = found.get(i)
             if ids is None and not self.always:
                 continue
             hits = self.evaluate(rec, self._probes_for(ids or ()))
-            for h in hits:
-                if self._context_lines(h):
-                    context_wanted.append(h)
-            yield from hits
+            context_wanted += [h for h in hits if self._context_lines(h)]
+            if context_wanted or held:
+                held += hits
+            else:
+                yield from hits
+        yield from held
         if self.needs_clock:
             ts = _last_ts(batch)
             if ts is not None:

@@ -153,3 +153,38 @@ def test_sequence_across_two_input_files_in_time_order(tmp_path, logsleuth_cmd):
 
     (f,) = json.loads(out.stdout)["findings"]
     assert [e["path"] for e in f["evidence"]] == [str(kern), str(runner)]
+
+
+CONTEXT = """\
+id: oom-trace
+title: t
+severity: major
+category: oom-kill
+match: message ~ /invoked oom-killer/
+correlate:
+  context: {lines: 3}
+"""
+
+OOM_TRACE = """\
+2024-03-10T12:00:00+0000 ci1 kernel: java invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0
+2024-03-10T12:00:00+0000 ci1 kernel: CPU: 3 PID: 1234 Comm: java Not tainted 6.1.0-18-amd64
+2024-03-10T12:00:00+0000 ci1 kernel: Call Trace:
+2024-03-10T12:00:00+0000 ci1 kernel:  dump_stack_lvl+0x44/0x5c
+2024-03-10T12:00:00+0000 ci1 kernel:  oom_kill_process.cold+0xb/0x10
+"""
+
+
+def test_context_joins_the_lines_after_a_match_on_both_paths(tmp_path):
+    from logsleuth import inputs
+    from logsleuth.errors import Diagnostics
+
+    rules = make_rules(tmp_path, CONTEXT)
+    want = ("CPU: 3 PID: 1234 Comm: java", "Call Trace:", "dump_stack_lvl+0x44/0x5c")
+    (f,) = findings_for(rules, short_iso(OOM_TRACE))
+    assert [c.split("kernel: ")[1].strip()[: len(w)] for c, w in zip(f.evidence[0].context, want)] == list(want)
+    path = tmp_path / "kern.log"
+    path.write_text(OOM_TRACE)
+    diag, opts = Diagnostics(), inputs.ReadOptions()
+    (inp,) = inputs.expand([str(path)], opts, diag)
+    hits = [e for e in Engine(rules, "python").match(inputs.open_input(inp, opts, diag)) if hasattr(e, "context")]
+    assert [h.context for h in hits] == [list(f.evidence[0].context)]
