@@ -9,10 +9,12 @@ import pytest
 from logsleuth import scanner
 from logsleuth.scanner import BACKENDS, make_scanner
 
-LITERALS = [b"x509: certificate", b"no such host", b"code=5", b"ABAB", b"bab", b"aba", b"\xc3\xa9t\xc3\xa9", b"tcp"]
+LITERALS = [b"x509: certificate", b"no such host", b"code=5", b"ABAB", b"bab", b"aba", b"\xc3\xa9t\xc3\xa9", b"tcp",
+            b"checking for jobs... failed", b"checking for jobs...failed", b"checking for jobs... forbidden"]
 
 # The pure-Python classes are tested directly so both run whichever one make_scanner would pick.
-IMPLS = ["find"] + (["aho"] if importlib.util.find_spec("ahocorasick") else []) + ["hyperscan"]
+# `find-k4` groups literals under 4-byte keys, so the shared-key path is exercised on short literals.
+IMPLS = ["find", "find-k4"] + (["aho"] if importlib.util.find_spec("ahocorasick") else []) + ["hyperscan"]
 
 
 def _build(impl: str, literals: list[bytes]) -> scanner.Scanner:
@@ -20,7 +22,9 @@ def _build(impl: str, literals: list[bytes]) -> scanner.Scanner:
         pytest.importorskip("hyperscan", reason="the `fast` extra (hyperscan) is not installed")
         return make_scanner(literals, "hyperscan")
     lowered = [lit.lower() for lit in literals]
-    return scanner.FindScanner(lowered) if impl == "find" else scanner.AhoCorasickScanner(lowered)
+    if impl.startswith("find"):
+        return scanner.FindScanner(lowered, key_len=4 if impl == "find-k4" else 12)
+    return scanner.AhoCorasickScanner(lowered)
 
 
 def naive(literals: list[bytes], block: bytes) -> list[tuple[int, int, frozenset[int]]]:
@@ -57,7 +61,8 @@ def test_fixed_blocks(impl: str, block: bytes, expected: list) -> None:
     assert got == naive(LITERALS, block)
 
 
-VOCAB = [b"x509: certificate", b"X509: CERTIFICATE", b"no such host", b"No Such HOST", b"code=5", b"code=4",
+VOCAB = [b"Checking for jobs... failed", b"checking for jobs...FAILED", b"Checking for jobs... received",
+         b"checking for jobs... forbidden", b"for jobs", b"x509: certificate", b"X509: CERTIFICATE", b"no such host", b"No Such HOST", b"code=5", b"code=4",
          b"abab", b"BaBa", b"ab", b"\xc3\xa9t\xc3\xa9", b"\xc3\x89t\xc3\xa9", b"tc", b"p", b"tcp", b" ", b"\t",
          b"level=info", b"\r", b"\x00", b"\xff", b"gitlab-runner[812]:", b"Checking for jobs... received"]
 
@@ -78,6 +83,12 @@ def test_random_blocks_match_naive_reference(impl: str) -> None:
     for _ in range(400):
         block = _random_block(rng)
         assert scan.candidates(block) == naive(LITERALS, block), block
+
+
+def test_literals_sharing_a_key_are_grouped() -> None:
+    plan = scanner.FindScanner(LITERALS[-3:] + [b"tcp"]).plan
+    assert [len(members) for _, members in plan] == [3, 1]
+    assert len(plan[0][0]) == 12 and plan[0][0] in b"checking for jobs..."
 
 
 @pytest.mark.parametrize("impl", IMPLS)
