@@ -39,9 +39,9 @@ def render(rules: Sequence[Rule], fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"rules": [rule_dict(r) for r in ordered]}, indent=2, ensure_ascii=False) + "\n"
     if fmt == "markdown":
-        from logsleuth.render import _environment
+        from logsleuth.render import render_template
 
-        return _environment(None, False).get_template("catalogue.md.j2").render(rules=[rule_dict(r) for r in ordered])
+        return render_template("catalogue.md.j2", rules=[rule_dict(r) for r in ordered])
     width = max((len(r.id) for r in ordered), default=10)
     return "".join(f"{r.id:{width}}  {r.info.severity:8}  {r.info.category:20}  {r.info.title}\n" for r in ordered)
 

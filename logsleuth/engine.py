@@ -11,17 +11,15 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Iterable, Iterator, Sequence, Union
+from typing import Iterable, Iterator, Sequence, Union
 
 from logsleuth import dsl
+from logsleuth.inputs import Opened, records, split_lines
 from logsleuth.model import Record
 from logsleuth.rules import Rule
 from logsleuth.scanner import make_scanner
 from logsleuth.sources import Format
 from logsleuth.text import clean_bytes
-
-if TYPE_CHECKING:
-    from logsleuth.inputs import Opened
 
 MAIN, FOLLOW = "main", "follow"
 _BATCH = 2048  # records per message block on the parsed path
@@ -127,8 +125,6 @@ class Engine:
 
     def match(self, opened: Opened) -> Iterator[Event]:
         """Hits (and clock ticks) for one opened input, in input order."""
-        from logsleuth.inputs import records
-
         if opened.records is None and opened.format.raw_message and not self.always:
             yield from self._match_raw(opened)
         else:
@@ -215,9 +211,9 @@ class Engine:
         candidates = self.scanner.candidates(cleaned)
         if not candidates:
             if self.needs_clock:
-                yield from _tick(opened, _split_lines(chunk)[-1:], line_base)
+                yield from _tick(opened, split_lines(chunk)[-1:], line_base)
             return
-        lines = _split_lines(chunk)
+        lines = split_lines(chunk)
         # Group candidate lines by entry (head line index) and union their literal ids.
         entries: dict[int, set[int]] = {}
         pos, lineno = 0, 0
@@ -286,10 +282,3 @@ def _last_ts(batch: list[Record]) -> datetime | None:
         if rec.ts is not None:
             return rec.ts
     return None
-
-
-def _split_lines(chunk: bytes) -> list[bytes]:
-    lines = chunk.split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    return lines

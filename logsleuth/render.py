@@ -147,6 +147,11 @@ def _environment(search_dir: str | None, sandboxed: bool) -> jinja2.Environment:
     return env
 
 
+def render_template(name: str, **context: Any) -> str:
+    """Render one built-in template by name (the rule catalogue uses this)."""
+    return _run(_environment(None, False).get_template(name), context)
+
+
 def _load_template(fmt: str, options: RenderOptions) -> jinja2.Template:
     if options.template is not None:
         directory, name = os.path.split(os.path.abspath(options.template))
