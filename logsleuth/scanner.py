@@ -123,7 +123,8 @@ class FindScanner:
 
 
 def _group_by_key(literals: list[bytes], key_len: int) -> list[tuple[bytes, tuple[tuple[int, bytes], ...]]]:
-    """Greedy cover: the substring shared by most uncovered literals keys them; a lone literal keys itself."""
+    """Greedy cover: the substring shared by most uncovered literals keys them (widened as far as
+    they all allow, so a lone literal keys itself)."""
     subs = [_substrings(lit, key_len) for lit in literals]
     uncovered = set(range(len(literals)))
     plan = []
@@ -134,11 +135,22 @@ def _group_by_key(literals: list[bytes], key_len: int) -> list[tuple[bytes, tupl
             plan += [(literals[i], ((i, literals[i]),)) for i in sorted(uncovered)]
             break
         members = sorted(i for i in uncovered if key in literals[i])
-        if len(members) == 1:
-            key = literals[members[0]]
+        key = _widen(key, [literals[i] for i in members])
         plan.append((key, tuple((i, literals[i]) for i in members)))
         uncovered.difference_update(members)
     return plan
+
+
+def _widen(key: bytes, members: list[bytes]) -> bytes:
+    """Grow `key` while every member still contains it: `find` skips further with a longer needle."""
+    first = members[0]
+    lo = first.find(key)
+    hi = lo + len(key)
+    while lo > 0 and all(first[lo - 1 : hi] in m for m in members):
+        lo -= 1
+    while hi < len(first) and all(first[lo : hi + 1] in m for m in members):
+        hi += 1
+    return first[lo:hi]
 
 
 def _substrings(lit: bytes, size: int) -> set[bytes]:

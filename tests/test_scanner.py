@@ -88,7 +88,7 @@ def test_random_blocks_match_naive_reference(impl: str) -> None:
 def test_literals_sharing_a_key_are_grouped() -> None:
     plan = scanner.FindScanner(LITERALS[-3:] + [b"tcp"]).plan
     assert [len(members) for _, members in plan] == [3, 1]
-    assert len(plan[0][0]) == 12 and plan[0][0] in b"checking for jobs..."
+    assert plan[0][0] == b"checking for jobs..."  # a 12-byte key, widened as far as all three allow
 
 
 @pytest.mark.parametrize("impl", IMPLS)
