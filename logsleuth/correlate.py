@@ -67,8 +67,32 @@ class Correlator:
         self._now: datetime | None = None
 
     def run(self, events: Iterable[Event]) -> Iterator[Match]:
+        """Matches for a stream of events. The hits of one record arrive together: a sequence
+        completed by that record goes first, so its `supersedes` can hide rules on the record."""
+        batch: list[Hit] = []
         for ev in events:
-            yield from self.feed(ev)
+            if batch and (isinstance(ev, Tick) or ev.record is not batch[0].record):
+                yield from self._record(batch)
+                batch = []
+            if isinstance(ev, Tick):
+                yield from self.feed(ev)
+            else:
+                batch.append(ev)
+        yield from self._record(batch)
+
+    def _record(self, hits: list[Hit]) -> Iterator[Match]:
+        if len(hits) == 1:
+            yield from self.feed(hits[0])
+            return
+        hidden: set[str] = set()
+        for h in hits:
+            if h.probe.role == FOLLOW:
+                for m in self.feed(h):
+                    hidden.update(m.rule.supersedes)
+                    yield m
+        for h in hits:
+            if h.probe.role != FOLLOW and h.rule.id not in hidden:
+                yield from self.feed(h)
 
     def feed(self, event: Event) -> Iterator[Match]:
         if isinstance(event, Tick):

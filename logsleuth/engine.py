@@ -59,6 +59,12 @@ class Tick:
 Event = Union[Hit, Tick]
 
 
+def is_windowed(rule: Rule) -> bool:
+    """Whether the rule's hits wait for the correlator (threshold, sequence, absence)."""
+    corr = rule.correlation
+    return corr is not None and (corr.threshold > 1 or corr.followed_by is not None or corr.not_followed_by is not None)
+
+
 class Engine:
     """Rules compiled into probes and one literal scanner; `match` turns inputs into hits."""
 
@@ -107,10 +113,13 @@ class Engine:
 
     def _resolve(self, hits: list[Hit]) -> list[Hit]:
         main = [h for h in hits if h.probe.role == MAIN]
+        # Only a hit that is a finding by itself explains the event: a threshold or sequence
+        # rule's hit may never fire (the correlator applies its `supersedes` when it does).
+        deciding = [h for h in main if not is_windowed(h.rule)]
         hidden: set[str] = set()
-        for h in main:
+        for h in deciding:
             hidden |= self._superseded[h.rule.id]
-        if any(not h.rule.info.generic for h in main):
+        if any(not h.rule.info.generic for h in deciding):
             hidden |= {h.rule.id for h in main if h.rule.info.generic}
         return [h for h in hits if h.probe.role != MAIN or h.rule.id not in hidden]
 

@@ -188,3 +188,22 @@ def test_context_joins_the_lines_after_a_match_on_both_paths(tmp_path):
     (inp,) = inputs.expand([str(path)], opts, diag)
     hits = [e for e in Engine(rules, "python").match(inputs.open_input(inp, opts, diag)) if hasattr(e, "context")]
     assert [h.context for h in hits] == [list(f.evidence[0].context)]
+
+
+def test_a_completed_sequence_supersedes_rules_on_its_closing_event(tmp_path):
+    plain_137 = """\
+id: exit-137
+title: t
+severity: major
+category: oom-kill
+match: message ~ /exit code 137/
+"""
+    rules = make_rules(tmp_path, SEQUENCE.replace("category: oom-kill", "category: oom-kill\nsupersedes: [exit-137]"),
+                       plain_137)
+    paired = short_iso("""\
+        2024-03-10T12:00:00+0000 ci1 kernel: Out of memory: Killed process 4242 (java) total-vm:1kB
+        2024-03-10T12:05:00+0000 ci1 gitlab-runner[812]: WARNING: Job failed: exit code 137   job=1
+        2024-03-10T13:00:00+0000 ci1 gitlab-runner[812]: WARNING: Job failed: exit code 137   job=2
+    """)
+    got = {f.rule_id: [e.line for e in f.evidence] for f in findings_for(rules, paired)}
+    assert got == {"oom-then-137": [1, 2], "exit-137": [3]}  # the unexplained 137 still reports

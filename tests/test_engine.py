@@ -135,3 +135,21 @@ def test_generic_rules_give_way_and_supersedes_hides(tmp_path):
     """)
     got = {f.rule_id: [e.line for e in f.evidence] for f in findings_for(rs, recs)}
     assert got == {"better-x509": [1], "x509-unknown": [2], "cannot-reach": [3]}
+
+
+def test_a_threshold_that_never_fires_does_not_hide_a_generic_rule(tmp_path):
+    storm = """\
+id: poll-storm
+title: t
+severity: major
+category: runner-connectivity
+match: message ~ /Checking for jobs\\.\\.\\. failed/
+correlate:
+  threshold: {count: 5, within: 10m}
+"""
+    rs = make_rules(tmp_path, GENERIC, storm)
+    recs = short_iso("""\
+        2024-03-10T12:00:00+0000 ci1 gitlab-runner[812]: WARNING: Checking for jobs... failed   runner=abcd1234 >
+        2024-03-10T12:00:03+0000 ci1 gitlab-runner[812]: WARNING: Checking for jobs... failed   runner=abcd1234 >
+    """)
+    assert {f.rule_id: f.count for f in findings_for(rs, recs)} == {"cannot-reach": 2}

@@ -227,7 +227,9 @@ def test_runner_format_fixture() -> None:
 
 def test_runner_text_logfmt() -> None:
     records = parse_file("runner-text", "text.log")
-    assert [(r.level, r.message) for r in records] == [
+    # The message is shown as the default runner format prints it: text, then the sorted fields.
+    assert records[1].message.endswith("dial tcp 10.0.0.5:443: connect: connection refused")
+    assert [(r.level, r.message.split("  ")[0]) for r in records] == [
         ("info", "Runtime platform"), ("warning", "Checking for jobs... failed"),
         ("error", "Checking for jobs... forbidden"), ("fatal", "Service run failed")]
     assert records[0].ts == datetime(2024, 3, 10, 12, 0, 0, 123456, tzinfo=UTC)
@@ -239,7 +241,8 @@ def test_runner_text_logfmt() -> None:
 
 def test_runner_text_tty_prefixes() -> None:
     records = parse_file("runner-text", "tty.log")
-    assert [(r.level, r.message) for r in records] == [
+    assert records[1].message == "Checking for jobs... failed  runner=abcd1234 status=502 Bad Gateway"
+    assert [(r.level, r.message.split("  ")[0]) for r in records] == [
         ("info", "Runtime platform"), ("warning", "Checking for jobs... failed"), ("error", "Checking for jobs... forbidden")]
     assert records[1].fields == {"runner": "abcd1234", "status": "502 Bad Gateway"}
 
@@ -254,7 +257,7 @@ def test_runner_json() -> None:
     records = parse_file("runner-json", "json.log")
     assert [r.level for r in records] == ["info", "info", "warning", "error"]
     assert records[0].fields["pid"] == 38229  # numbers stay numbers
-    assert records[1].message == "listen_address not defined, metrics & debug endpoints disabled"
+    assert records[1].message == "listen_address not defined, metrics & debug endpoints disabled  builds=0"
     assert records[2].fields["status"].endswith("x509: certificate has expired or is not yet valid: "  # type: ignore[union-attr]
                                                 "current time 2024-03-10T12:00:02Z is after 2024-03-01T00:00:00Z")
     assert records[0].ts == datetime(2024, 3, 10, 12, 0, 0, 123456, tzinfo=UTC)

@@ -171,16 +171,27 @@ def _text_record(raw: str, text: str, origin: Origin) -> Record:
         first = _LOGFMT_START.search(rest)
         msg = rest[:first.start()].rstrip() if first else rest.rstrip()
         fields = _logfmt(rest[first.start():]) if first else {}
-        return Record(message=msg, origin=origin, format="runner-text", raw=raw,
+        return Record(message=with_fields(msg, fields), origin=origin, format="runner-text", raw=raw,
                       level=normalize_level(tty.group(1)), ident="gitlab-runner", fields=fields)
     fields = _logfmt(text)
     ts_text = fields.pop("time", None)
     level = fields.pop("level", None)
     msg = fields.pop("msg", "")
-    return Record(message=str(msg), origin=origin, format="runner-text", raw=raw,
+    return Record(message=with_fields(str(msg), fields), origin=origin, format="runner-text", raw=raw,
                   ts=clock.iso(ts_text) if isinstance(ts_text, str) else None,
                   level=normalize_level(level if isinstance(level, str) else None),
                   ident="gitlab-runner", fields=fields)
+
+
+def with_fields(msg: str, fields: dict[str, Any]) -> str:
+    """The message as the default `runner` format prints it: text, then ` key=value` sorted.
+
+    The cause of a failure sits in a field (`status=`, `error=`), so one rule must see it
+    whichever --log-format the runner used.
+    """
+    if not fields:
+        return msg
+    return msg + "  " + " ".join(f"{k}={v}" for k, v in sorted(fields.items()))
 
 
 _LOGFMT_START = re.compile(r"\s\s+(?=[A-Za-z0-9_.-]+=)")
@@ -224,7 +235,7 @@ def _json_record(obj: dict[str, Any], raw: str, origin: Origin) -> Record:
     ts = obj.pop("time", None)
     level = obj.pop("level", None)
     msg = obj.pop("msg", "")
-    return Record(message=clean(str(msg)), origin=origin, format="runner-json", raw=raw,
+    return Record(message=clean(with_fields(str(msg), obj)), origin=origin, format="runner-json", raw=raw,
                   ts=clock.iso(ts) if isinstance(ts, str) else None,
                   level=normalize_level(level) if isinstance(level, str) else None,
                   ident="gitlab-runner", fields=obj)
