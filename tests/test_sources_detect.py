@@ -48,3 +48,12 @@ def test_markers_are_not_events(name: str) -> None:
     markers = [b"-- Logs begin at Wed 2016-11-30 08:49:56 CET, end at Wed 2016-11-30 09:00:00 CET. --",
                b"-- Boot 11112222333344445555666677778888 --", b"-- Reboot --", b"-- No entries --"]
     assert list(sources.get(name).parse(markers, sources.ParseContext("t", year=2024))) == []
+
+
+def test_dmesg_is_not_mistaken_for_short_monotonic() -> None:
+    from logsleuth import sources
+
+    fmt, _ = sources.detect([b"[12345.678901] INFO: task jbd2/sda1-8:312 blocked for more than 245 seconds."])
+    assert fmt.name == "dmesg"
+    fmt, _ = sources.detect([b"[    5.000000] testhost systemd[1]: Started nginx.service."])
+    assert fmt.name == "short-monotonic"

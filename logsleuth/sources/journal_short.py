@@ -206,6 +206,7 @@ _HEAD_RES = {
     "short-delta": re.compile(rb"^\[ *\d+\.\d{6}(?: <[ \d.]+\*?>| {16})\] \S"),
 }
 _TAG_RE = re.compile(rb"^(?:\S+ )?[^\s:\[]+(?:\[\d+\])?:(?: |$)")
+_HOST_TAG_RE = re.compile(rb"^\S+ [^\s:\[]+(?:\[\d+\])?:(?: |$)")
 _TAG_AFTER = {"short-monotonic": rb"] ", "short-delta": rb"] "}
 
 
@@ -238,7 +239,10 @@ def _sniffer(name: str) -> Callable[[list[bytes]], str | None]:
 
 def _has_tag(name: str, line: bytes) -> bool:
     if name in _TAG_AFTER:
+        # dmesg shares the `[uptime]` stamp but has no host column: `[1.0] INFO: task ...` must not
+        # read as identifier `INFO`, so the monotonic modes need `host ident:` in full.
         rest = line[line.find(b"] ") + 2:]
+        return bool(_HOST_TAG_RE.match(rest))
     else:
         m = _HEAD_RES[name].match(line)
         rest = line[m.end() - 1:] if m else b""
