@@ -9,6 +9,7 @@ parsed records' messages. Probes without literals run on every record.
 from __future__ import annotations
 
 from bisect import bisect_right
+from itertools import accumulate
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Iterator, Sequence, Union
@@ -218,49 +219,85 @@ class Engine:
     def _match_chunk(self, chunk: bytes, line_base: int, opened: Opened) -> Iterator[Event]:
         cleaned = clean_bytes(chunk)
         candidates = self.scanner.candidates(cleaned)
-        if not candidates:
-            if self.needs_clock:
-                yield from _tick(opened, split_lines(chunk)[-1:], line_base)
-            return
-        lines = split_lines(chunk)
-        # Group candidate lines by entry (head line index) and union their literal ids.
-        entries: dict[int, set[int]] = {}
-        pos, lineno = 0, 0
-        for start, _end, ids in candidates:
-            lineno += cleaned.count(b"\n", pos, start)
-            pos = start
-            head = _entry_head(lines, lineno, opened.format)
-            entries.setdefault(head, set()).update(ids)
-        for head, ids in sorted(entries.items()):
-            end = _entry_end(lines, head, opened.format)
-            opened.ctx.line = line_base + head
-            for rec in opened.format.parse(lines[head:end], opened.ctx):
-                hits = self.evaluate(rec, self._probes_for(ids))
+        if candidates:
+            yield from self._match_entries(chunk, _entry_starts(chunk, cleaned, candidates, opened.format),
+                                           line_base, opened)
+        if self.needs_clock:
+            last = chunk.rfind(b"\n", 0, len(chunk) - 1) + 1
+            yield from _tick(opened, [chunk[last:].rstrip(b"\n")], line_base + chunk.count(b"\n", 0, last))
+
+    def _match_entries(self, chunk: bytes, entries: dict[int, set[int]], line_base: int,
+                       opened: Opened) -> Iterator[Event]:
+        """Parse and evaluate each candidate entry, given by its head line's offset in `chunk`."""
+        fmt, pos, lineno = opened.format, 0, line_base
+        for head in sorted(entries):
+            end = _entry_end(chunk, head, fmt)
+            lineno += chunk.count(b"\n", pos, head)
+            pos = head
+            opened.ctx.line = lineno
+            for rec in fmt.parse(chunk[head:end].split(b"\n"), opened.ctx):
+                hits = self.evaluate(rec, self._probes_for(entries[head]))
                 for h in hits:
                     n = self._context_lines(h)
                     if n:
-                        h.context.extend(l.decode("utf-8", "replace") for l in lines[end:end + n])
+                        h.context.extend(l.decode("utf-8", "replace") for l in _lines_after(chunk, end, n))
                 yield from hits
-        if self.needs_clock:
-            yield from _tick(opened, lines[-1:], line_base + len(lines) - 1)
 
 
-def _entry_head(lines: list[bytes], i: int, fmt: Format) -> int:
+def _line_end(chunk: bytes, start: int) -> int:
+    end = chunk.find(b"\n", start)
+    return len(chunk) if end < 0 else end
+
+
+def _entry_starts(chunk: bytes, cleaned: bytes, candidates: list[tuple[int, int, frozenset[int]]],
+                  fmt: Format) -> dict[int, set[int]]:
+    """Offsets in `chunk` of the entries holding candidate lines, with the literal ids found in each.
+
+    Candidates are offsets in `cleaned`; when cleaning removed escapes the two differ, and lines
+    are matched up by number instead (only blocks that hold escapes pay for the split).
+    """
+    if cleaned is chunk:
+        starts = [start for start, _end, _ids in candidates]
+    else:
+        offsets = [0, *accumulate(len(line) + 1 for line in chunk.split(b"\n"))]
+        pos = number = 0
+        starts = []
+        for start, _end, _ids in candidates:
+            number += cleaned.count(b"\n", pos, start)
+            pos = start
+            starts.append(offsets[number])
+    entries: dict[int, set[int]] = {}
+    for start, (_s, _e, ids) in zip(starts, candidates):
+        entries.setdefault(_entry_head(chunk, start, fmt), set()).update(ids)
+    return entries
+
+
+def _entry_head(chunk: bytes, start: int, fmt: Format) -> int:
     cont = fmt.continuation
-    if cont is None:
-        return i
-    while i > 0 and cont(lines[i]):
-        i -= 1
-    return i
+    while cont is not None and start > 0 and cont(chunk[start:_line_end(chunk, start)]):
+        start = chunk.rfind(b"\n", 0, start - 1) + 1
+    return start
 
 
-def _entry_end(lines: list[bytes], head: int, fmt: Format) -> int:
+def _entry_end(chunk: bytes, head: int, fmt: Format) -> int:
+    """Offset of the newline ending the entry that starts at `head` (continuation lines included)."""
+    end = _line_end(chunk, head)
     cont = fmt.continuation
-    end = head + 1
-    if cont is not None:
-        while end < len(lines) and cont(lines[end]):
-            end += 1
+    while cont is not None and end + 1 < len(chunk):
+        nxt = _line_end(chunk, end + 1)
+        if not cont(chunk[end + 1:nxt]):
+            break
+        end = nxt
     return end
+
+
+def _lines_after(chunk: bytes, end: int, n: int) -> list[bytes]:
+    out = []
+    while len(out) < n and end + 1 < len(chunk):
+        nxt = _line_end(chunk, end + 1)
+        out.append(chunk[end + 1:nxt])
+        end = nxt
+    return out
 
 
 def _last_entry_start(chunk: bytes, fmt: Format) -> int:

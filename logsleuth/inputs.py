@@ -347,9 +347,9 @@ def _aligned(chunks: Iterable[bytes], max_line: int, diag: Diagnostics) -> Itera
 
 
 def _cut_long_lines(block: bytes, max_line: int, diag: Diagnostics) -> bytes:
-    lines = block.split(b"\n")
-    if all(len(line) <= max_line for line in lines):
+    if not _may_hold_long_line(block, max_line):
         return block
+    lines = block.split(b"\n")
     out = []
     for line in lines:
         if len(line) > max_line:
@@ -357,6 +357,16 @@ def _cut_long_lines(block: bytes, max_line: int, diag: Diagnostics) -> bytes:
             line = line[:max_line]
         out.append(line)
     return b"\n".join(out)
+
+
+def _may_hold_long_line(block: bytes, max_line: int) -> bool:
+    """Whether some line may exceed max_line, without splitting the block on the hot path.
+
+    A line longer than max_line covers a whole window of max_line // 2 bytes aligned to that
+    step, so a block where every such window holds a newline has no long line.
+    """
+    step = max(max_line // 2, 1)
+    return any(block.find(b"\n", i, i + step) < 0 for i in range(0, len(block) - step + 1, step))
 
 
 def _looks_binary(block: bytes) -> bool:
