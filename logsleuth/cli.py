@@ -354,6 +354,8 @@ def fails(report: Any, fail_on: str) -> bool:
               help="Exit 1 when a finding of this severity or worse is found.")
 @click.option("--backend", type=click.Choice(["auto", "hyperscan", "python"]), default="auto", show_default=True,
               help="Literal prefilter: hyperscan (fast, optional extra) or pure Python.")
+@click.option("-j", "--jobs", type=click.IntRange(0, 64), default=0, show_default="0: one per core",
+              help="Worker processes for big plain files (1: no workers).")
 @click.option("--evidence", "evidence_limit", type=click.IntRange(1, 1000), default=5, show_default=True,
               help="Evidence lines kept per finding.")
 @click.option("--template", metavar="FILE", help="Render the report with this Jinja template.")
@@ -364,7 +366,7 @@ def fails(report: Any, fail_on: str) -> bool:
 def scan(inputs: tuple[str, ...], input_format: str | None, year: int | None, tz: str | None,
          include: tuple[str, ...], exclude: tuple[str, ...], verbose: int, rule_dirs: tuple[str, ...],
          no_builtin: bool, only: tuple[str, ...], skip: tuple[str, ...], fmt: str, output: str | None,
-         reports: tuple[str, ...], fail_on: str, backend: str, evidence_limit: int, template: str | None,
+         reports: tuple[str, ...], fail_on: str, backend: str, jobs: int, evidence_limit: int, template: str | None,
          template_dir: str | None, cq_path: str | None, no_redact: bool, quiet: bool) -> None:
     """Scan INPUTS (default: stdin) for known failures and report them."""
     from logsleuth.pipeline import ScanOptions, analyze
@@ -382,7 +384,8 @@ def scan(inputs: tuple[str, ...], input_format: str | None, year: int | None, tz
         if verbose:
             click.echo(f"logsleuth: {opened.name}: format {opened.format.name} ({opened.reason})", err=True)
 
-    report = analyze(list(inputs) or ["-"], selected, ScanOptions(opts, backend, evidence_limit), diag, said)
+    jobs = jobs or min(os.cpu_count() or 1, 8)
+    report = analyze(list(inputs) or ["-"], selected, ScanOptions(opts, backend, evidence_limit, jobs), diag, said)
     if not no_redact:
         report = redact_report(report)
     base = dict(template_dir=template_dir, cq_path=cq_path, redact=not no_redact,

@@ -201,20 +201,26 @@ class Engine:
 
     def _match_raw(self, opened: Opened) -> Iterator[Event]:
         """The raw path: scan raw blocks, parse only the entries holding a literal."""
-        fmt, ctx = opened.format, opened.ctx
-        carry = b""
-        line_base = ctx.line
-        for block in opened.blocks:
+        fmt, first = opened.format, opened.ctx.line
+        carry, carry_lines = b"", 0
+        blocks = iter(opened.blocks)
+        while True:
+            # The reader counts the lines it hands on; reading the count before each block gives
+            # the block's first line number without counting newlines a second time.
+            before = opened.lines_read
+            block = next(blocks, None)
+            if block is None:
+                break
             chunk = carry + block if carry else block
             cut = _last_entry_start(chunk, fmt) if fmt.continuation else len(chunk)
             if cut == 0 and len(chunk) > _MAX_CARRY:
                 cut = len(chunk)  # one endless entry: match it in pieces rather than hold it all
             chunk, carry = chunk[:cut], chunk[cut:]
             if chunk:
-                yield from self._match_chunk(chunk, line_base, opened)
-                line_base += chunk.count(b"\n")
+                yield from self._match_chunk(chunk, first + before - carry_lines, opened)
+            carry_lines = carry.count(b"\n")
         if carry:
-            yield from self._match_chunk(carry, line_base, opened)
+            yield from self._match_chunk(carry, first + opened.lines_read - carry_lines, opened)
 
     def _match_chunk(self, chunk: bytes, line_base: int, opened: Opened) -> Iterator[Event]:
         cleaned = clean_bytes(chunk)

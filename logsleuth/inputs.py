@@ -166,7 +166,7 @@ def _file_inputs(paths: list[str], diag: Diagnostics) -> Iterator[Input]:
 def _is_tar(path: str, head: bytes) -> bool:
     if head[257:262] == b"ustar":
         return True
-    kind = _compression(head)
+    kind = compression(head)
     if kind is None:
         return False
     with open(path, "rb") as f:
@@ -221,6 +221,25 @@ def open_input(inp: Input, opts: ReadOptions, diag: Diagnostics) -> Opened | Non
     return opened
 
 
+def open_range(path: str, fmt_name: str, start: int, end: int, opts: ReadOptions, diag: Diagnostics) -> Opened:
+    """Bytes start..end of a plain file as an input of a known format (a parallel worker's share)."""
+    def chunks() -> Iterator[bytes]:
+        with open(path, "rb", buffering=0) as fh:
+            fh.seek(start)
+            left = end - start
+            while left > 0:
+                chunk = fh.read(min(opts.block_size, left))
+                if not chunk:
+                    return
+                left -= len(chunk)
+                yield chunk
+
+    ctx = ParseContext(path=path, year=opts.year, tz=opts.tz, max_line=opts.max_line)
+    opened = Opened(path, sources.get(fmt_name), "range of a parallel scan", ctx, iter(()))
+    opened.blocks = _counted(opened, _aligned(chunks(), opts.max_line, diag))
+    return opened
+
+
 def _raw_stream(inp: Input, diag: Diagnostics) -> IO[bytes] | int | None:
     if inp.kind == "stdin":
         return sys.stdin.fileno()
@@ -255,7 +274,7 @@ def _decoded(stream: IO[bytes] | int, name: str, opts: ReadOptions, diag: Diagno
         head += chunk
         if not _maybe_magic(head):
             break  # stop as soon as the start cannot be a magic number: a pipe is never waited on
-    kind = _compression(head)
+    kind = compression(head)
     raw = chain([head], chunks) if head else chunks
     return _inflate(raw, kind, name, diag) if kind else raw
 
@@ -265,7 +284,8 @@ def _maybe_magic(head: bytes) -> bool:
     return any(len(head) < len(m) and m.startswith(head) for m in _MAGIC)
 
 
-def _compression(head: bytes) -> str | None:
+def compression(head: bytes) -> str | None:
+    """The compression that `head` (a file's first bytes) announces: gzip, bzip2, xz, zstd or None."""
     for magic, kind in _MAGIC.items():
         if head.startswith(magic):
             return kind

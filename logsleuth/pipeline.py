@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Sequence
 
-from logsleuth import __version__, inputs
+from logsleuth import __version__, inputs, parallel
 from logsleuth.aggregate import Aggregator
 from logsleuth.correlate import Correlator
 from logsleuth.engine import Engine
@@ -19,6 +19,7 @@ class ScanOptions:
     read: inputs.ReadOptions = inputs.ReadOptions()
     backend: str = "auto"
     evidence_limit: int = 5
+    jobs: int = 1  # worker processes for big plain files (see parallel.py)
 
 
 def analyze(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions = ScanOptions(),
@@ -40,7 +41,11 @@ def analyze(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions = 
             continue
         if on_open is not None:
             on_open(opened)
-        for match in correlator.run(engine.match(opened)):
+        if parallel.eligible(opened, inp, engine, options.jobs):
+            events = parallel.match(engine, opened, inp.path or inp.name, options.read, diag, options.jobs)
+        else:
+            events = engine.match(opened)
+        for match in correlator.run(events):
             agg.add(match)
         summaries.append(InputSummary(opened.name, opened.format.name, opened.reason,
                                       opened.lines_read, opened.bytes_read))

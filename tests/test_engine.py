@@ -153,3 +153,18 @@ correlate:
         2024-03-10T12:00:03+0000 ci1 gitlab-runner[812]: WARNING: Checking for jobs... failed   runner=abcd1234 >
     """)
     assert {f.rule_id: f.count for f in findings_for(rs, recs)} == {"cannot-reach": 2}
+
+
+def test_parallel_workers_give_the_single_pass_result(tmp_path, monkeypatch):
+    from logsleuth import parallel
+    from logsleuth.pipeline import ScanOptions, analyze
+
+    path = tmp_path / "big.log"
+    path.write_text(corpus(7, n=20000))
+    monkeypatch.setattr(parallel, "MIN_SIZE", 0)
+    monkeypatch.setattr(parallel, "RANGE_SIZE", 64 << 10)  # many ranges, cut between entries
+    assert len(parallel.ranges(str(path), __import__("logsleuth").sources.get("short-iso"))) > 10
+    single = analyze([str(path)], BUNDLED, ScanOptions(jobs=1))
+    split = analyze([str(path)], BUNDLED, ScanOptions(jobs=2))
+    assert summary(split.findings) == summary(single.findings) and len(single.findings) >= 10
+    assert split.inputs[0].lines == single.inputs[0].lines == path.read_text().count("\n")
