@@ -16,8 +16,9 @@ DNS = ("2024-03-10T12:07:30+0000 ci1 gitlab-runner[812]: WARNING: Checking for j
 HEALTHY = "2024-03-10T12:00:00+0000 ci1 gitlab-runner[812]: Checking for jobs... received   job=1 runner=abcd1234\n"
 
 
-def run(cmd, *args, stdin=None, env=None):
-    return subprocess.run([*cmd, *map(str, args)], input=stdin, capture_output=True, text=True, env=env, timeout=120)
+def run(cmd, *args, stdin=None, env=None, cwd=None):
+    return subprocess.run([*cmd, *map(str, args)], input=stdin, capture_output=True, text=True, env=env,
+                          timeout=120, cwd=cwd)
 
 
 def test_scan_reports_findings_and_fails(logsleuth_cmd):
@@ -171,3 +172,14 @@ def test_a_closed_pipe_ends_quietly_with_the_real_status(logsleuth_cmd):
         out = subprocess.run(["bash", "-c", f"{cmd} {sub} {SAMPLE} | head -c 10 >/dev/null; echo ${{PIPESTATUS[0]}}"],
                              capture_output=True, text=True, timeout=60)
         assert out.stdout.strip() == str(status) and out.stderr == "", (sub, out)
+
+
+def test_readme_excerpts_are_real_output(logsleuth_cmd):
+    readme = (ROOT / "README.md").read_text()
+    text = run(logsleuth_cmd, "scan", "fixtures/sample/runner-outage.log", "--fail-on", "none", cwd=ROOT).stdout
+    for line in text.splitlines()[:9]:
+        assert line in readme, f"README's text excerpt is stale: {line!r}"
+    markdown = run(logsleuth_cmd, "scan", "fixtures/sample/runner-outage.log", "--fail-on", "none",
+                   "--format", "markdown", cwd=ROOT).stdout
+    for line in markdown.splitlines()[:5]:
+        assert line in readme, f"README's Markdown excerpt is stale: {line!r}"
