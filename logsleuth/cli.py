@@ -1,6 +1,7 @@
 """The command line: click commands that compose the pipeline stages; the only module that prints or exits."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -388,11 +389,12 @@ def scan(inputs: tuple[str, ...], input_format: str | None, year: int | None, tz
     report = analyze(list(inputs) or ["-"], selected, ScanOptions(opts, backend, evidence_limit, jobs), diag, said)
     if not no_redact:
         report = redact_report(report)
-    base = dict(template_dir=template_dir, cq_path=cq_path, redact=not no_redact,
-                verbosity=-1 if quiet else min(verbose, 1))
-    _write(output, render(report, fmt, options=RenderOptions(color=_use_color(output), template=template, **base)))
+    base = RenderOptions(template_dir=template_dir, cq_path=cq_path, redact=not no_redact,
+                         verbosity=-1 if quiet else min(verbose, 1))
+    main_options = dataclasses.replace(base, color=_use_color(output), template=template)
+    _write(output, render(report, fmt, options=main_options))
     for rfmt, path in specs:
-        _write(path, render(report, rfmt, options=RenderOptions(**base)))
+        _write(path, render(report, rfmt, options=base))
     report_diagnostics(diag)
     if diag.failed_inputs:
         sys.exit(EXIT_ERROR)

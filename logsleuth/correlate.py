@@ -150,7 +150,8 @@ class Correlator:
         return g
 
     def _pending(self, rule_id: str, key: GroupKey, hit: Hit) -> bool:
-        g = self._groups.get(rule_id, {}).get(key)
+        groups = self._groups.get(rule_id)
+        g = groups.get(key) if groups is not None else None
         return g is not None and any(h is hit for h in g.buffer)
 
     def _push(self, group: _Group, hit: Hit) -> None:

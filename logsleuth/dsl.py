@@ -349,10 +349,9 @@ def _compile_test(t: Test) -> Predicate:
         want = t.value if isinstance(t.value, str) else _num_text(t.value)
         if t.field == "level":
             want = want.lower()
-        equal = (lambda s: s == want)
         if t.op == "==":
-            return lambda r, c: any(equal(s) for s in _texts(get(r)))
-        return lambda r, c: not any(equal(s) for s in _texts(get(r)))
+            return lambda r, c: any(s == want for s in _texts(get(r)))
+        return lambda r, c: not any(s == want for s in _texts(get(r)))
     if t.op == "in":
         wanted = frozenset(v if isinstance(v, str) else _num_text(v) for v in t.value)
         return lambda r, c: any(s in wanted for s in _texts(get(r)))

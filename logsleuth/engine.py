@@ -174,10 +174,10 @@ class Engine:
                 if not context_wanted:
                     yield from held
                     held = []
-            ids = found.get(i)
-            if ids is None and not self.always:
+            line_ids = found.get(i)
+            if line_ids is None and not self.always:
                 continue
-            hits = self.evaluate(rec, self._probes_for(ids or ()))
+            hits = self.evaluate(rec, self._probes_for(line_ids or ()))
             context_wanted += [h for h in hits if self._context_lines(h)]
             if context_wanted or held:
                 held += hits
@@ -298,7 +298,7 @@ def _entry_end(chunk: bytes, head: int, fmt: Format) -> int:
 
 
 def _lines_after(chunk: bytes, end: int, n: int) -> list[bytes]:
-    out = []
+    out: list[bytes] = []
     while len(out) < n and end + 1 < len(chunk):
         nxt = _line_end(chunk, end + 1)
         out.append(chunk[end + 1:nxt])

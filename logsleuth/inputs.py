@@ -17,6 +17,7 @@ import sys
 import tarfile
 import zlib
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import timezone, tzinfo
 from itertools import chain
 from typing import IO, Any, Callable, Iterable, Iterator, Sequence
@@ -193,7 +194,7 @@ def _tar_members(path: str, diag: Diagnostics) -> Iterator[Input]:
     by_name = {m.name: m for m in members}
     for name in _order_rotated(list(by_name)):
         member = by_name[name]
-        yield Input(f"{path}!{name}", path, "member", opener=lambda m=member: archive.extractfile(m))
+        yield Input(f"{path}!{name}", path, "member", opener=partial(archive.extractfile, member))
 
 
 # --- open --------------------------------------------------------------------------------------
@@ -255,7 +256,11 @@ def _raw_stream(inp: Input, diag: Diagnostics) -> IO[bytes] | int | None:
 
 def _chunks(stream: IO[bytes] | int, size: int) -> Iterator[bytes]:
     """Raw chunks as soon as they arrive: os.read on a pipe returns what is there, never waits to fill."""
-    read = (lambda: os.read(stream, size)) if isinstance(stream, int) else (lambda: stream.read(size))
+    read: Callable[[], bytes]
+    if isinstance(stream, int):
+        read = partial(os.read, stream, size)
+    else:
+        read = partial(stream.read, size)
     try:
         while True:
             chunk = read()

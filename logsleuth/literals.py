@@ -23,6 +23,7 @@ import re._constants as C
 import re._parser as P
 from dataclasses import dataclass
 from itertools import product
+from typing import cast
 
 Literals = frozenset[bytes] | None
 
@@ -69,9 +70,10 @@ def combine_and(sets: list[Literals]) -> Literals:
 
 def combine_or(sets: list[Literals]) -> Literals:
     """Literals for `a or b or ...`: the union; None if any child (or no child) has none."""
-    if not sets or any(s is None for s in sets):
+    present = [s for s in sets if s is not None]
+    if not sets or len(present) < len(sets):
         return None
-    return _valid(frozenset().union(*sets))  # type: ignore[arg-type]
+    return _valid(frozenset[bytes]().union(*present))
 
 
 def literal_of_string(s: str, ignorecase: bool = False) -> Literals:
@@ -141,22 +143,26 @@ def _best_of(info: _Info) -> Literals:
 
 
 def _node(op: object, av: object, icase: bool) -> _Info:
+    # re._parser is private and has no stubs; the shape of a node's argument depends on its
+    # opcode (Lib/re/_parser.py), so each branch casts to the shape it reads.
     if op is C.LITERAL:
-        return _Info(_char(av, icase), None)  # type: ignore[arg-type]
+        return _Info(_char(cast(int, av), icase), None)
     if op is C.IN:
-        return _Info(_charset(av, icase), None)  # type: ignore[arg-type]
+        return _Info(_charset(cast("list[tuple[object, object]]", av), icase), None)
     if op in _ZERO_WIDTH:
         return _Info(_EMPTY, None)
     if op is C.SUBPATTERN:
-        _group, add, delete, sub = av  # type: ignore[misc]
+        _group, add, delete, sub = cast("tuple[int | None, int, int, P.SubPattern]", av)
         inner = (icase or bool(add & re.IGNORECASE)) and not delete & re.IGNORECASE
         return _seq(list(sub), inner)
     if op is C.ATOMIC_GROUP:
-        return _seq(list(av), icase)  # type: ignore[call-overload]
+        return _seq(list(cast("P.SubPattern", av)), icase)
     if op is C.BRANCH:
-        return _branch(av[1], icase)  # type: ignore[index]
+        _none, branches = cast("tuple[None, list[P.SubPattern]]", av)
+        return _branch(branches, icase)
     if op in _REPEATS:
-        return _repeat(*av, icase)  # type: ignore[misc]
+        lo, hi, sub = cast("tuple[int, int, P.SubPattern]", av)
+        return _repeat(lo, hi, sub, icase)
     # ANY, NOT_LITERAL, GROUPREF, GROUPREF_EXISTS and anything newer: nothing is known.
     return _UNKNOWN
 
@@ -175,11 +181,14 @@ def _charset(items: list[tuple[object, object]], icase: bool) -> frozenset[bytes
     codes: set[int] = set()
     for op, av in items:
         if op is C.LITERAL:
-            codes.add(av)  # type: ignore[arg-type]
-        elif op is C.RANGE and av[1] - av[0] < MAX_CLASS:  # type: ignore[index,operator]
-            codes.update(range(av[0], av[1] + 1))  # type: ignore[index,operator]
-        else:  # NEGATE, CATEGORY (\d \s \w), big ranges
+            codes.add(cast(int, av))
+            continue
+        if op is not C.RANGE:  # NEGATE, CATEGORY (\d \s \w)
             return None
+        lo, hi = cast("tuple[int, int]", av)
+        if hi - lo >= MAX_CLASS:  # big ranges
+            return None
+        codes.update(range(lo, hi + 1))
     out: set[bytes] = set()
     for code in codes:
         one = _char(code, icase)
@@ -192,8 +201,9 @@ def _charset(items: list[tuple[object, object]], icase: bool) -> frozenset[bytes
 def _branch(branches: list[P.SubPattern], icase: bool) -> _Info:
     infos = [_seq(list(b), icase) for b in branches]
     exact: frozenset[bytes] | None = None
-    if all(i.exact is not None for i in infos):
-        union = frozenset().union(*(i.exact for i in infos))  # type: ignore[misc]
+    exacts = [i.exact for i in infos if i.exact is not None]
+    if len(exacts) == len(infos):
+        union = frozenset[bytes]().union(*exacts)
         exact = union if len(union) <= CAP else None
     return _Info(exact, combine_or([_best_of(i) for i in infos]))
 

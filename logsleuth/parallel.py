@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 from logsleuth import inputs
 from logsleuth.engine import Engine, Event, Hit, Tick
@@ -74,7 +74,7 @@ def ranges(path: str, fmt: Format, size: int | None = None) -> list[tuple[int, i
     return list(zip(cuts, cuts[1:]))
 
 
-def _next_head(fh: Any, pos: int, fmt: Format) -> int | None:
+def _next_head(fh: IO[bytes], pos: int, fmt: Format) -> int | None:
     """Offset of the first line at or after `pos` that starts an entry (not a continuation)."""
     fh.seek(pos)
     window = fh.read(1 << 20)

@@ -81,7 +81,7 @@ def find_secrets(text: str) -> set[str]:
     """The secret values (without their prefix or name) that redact_text would mask in text."""
     if not any(h in text for h in _HINTS):
         return set()
-    found = set()
+    found: set[str] = set()
     for pattern in _PATTERNS:
         found.update(m.group("secret") for m in pattern.finditer(text))
     found.discard(MASK)

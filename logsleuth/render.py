@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 import jinja2
 import jinja2.sandbox
@@ -257,7 +257,8 @@ def _indent_lines(value: object, prefix: str = "  ") -> str:
     return "\n".join(prefix + line if line else line for line in str(value).splitlines())
 
 
-_FILTERS = {
+# Filters take whatever a template passes them (jinja2 is untyped there), hence `...`.
+_FILTERS: dict[str, Callable[..., object]] = {
     "xml_text": _xml_text,
     "xml_attr": _xml_attr,
     "term": _term,
@@ -265,7 +266,7 @@ _FILTERS = {
     "md_cell": _md_cell,
     "html": _html,
     "indent_lines": _indent_lines,
-    "iso": lambda ts: iso_utc(ts),
+    "iso": lambda ts: iso_utc(ts),  # defined further down
 }
 
 

@@ -186,7 +186,7 @@ def _expression(f: _File, node: yaml.Node, key: str) -> dsl.Expression | None:
         return dsl.compile(_value(node))
     except RuleError as exc:
         loc = exc.location
-        line, col = (loc.line or 1), (loc.col or 1)
+        line, col = ((loc.line or 1), (loc.col or 1)) if loc is not None else (1, 1)
         f.error(f"{key}: {exc.message}", node, *_expr_position(f, node, line, col))
         return None
 

@@ -127,7 +127,7 @@ def _group_by_key(literals: list[bytes], key_len: int) -> list[tuple[bytes, tupl
     they all allow, so a lone literal keys itself)."""
     subs = [_substrings(lit, key_len) for lit in literals]
     uncovered = set(range(len(literals)))
-    plan = []
+    plan: list[tuple[bytes, tuple[tuple[int, bytes], ...]]] = []
     while uncovered:
         counts = Counter(sub for i in uncovered for sub in subs[i])
         key = max(counts, key=lambda sub: (counts[sub], sub))

@@ -100,7 +100,8 @@ def month_day(ctx: ParseContext, month: int, day: int, hms: str, us: int = 0) ->
     state["clock.year"] = year
     state["clock.month"] = month
     key = (year, month, day, hms)
-    cache = state.setdefault("clock.cache", {})
+    # ctx.state is untyped (each format keeps its own memory there); this entry is ours.
+    cache: dict[tuple[int, int, int, str], datetime] = state.setdefault("clock.cache", {})
     base = cache.get(key)
     if base is None:
         try:

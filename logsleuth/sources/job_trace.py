@@ -8,6 +8,7 @@ and `$ command` echo lines. Every event knows its innermost open section (format
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Iterable, Iterator
 
 from logsleuth.model import FieldValue, Origin, Record
@@ -64,7 +65,7 @@ def _visible(text: str) -> str:
     return text.rstrip()
 
 
-def _record(raw: str, body: str, ctx: ParseContext, n: int, span: int, ts: object) -> Record | None:
+def _record(ctx: ParseContext, raw: str, body: str, n: int, span: int, ts: datetime | None) -> Record | None:
     text, section = _text_and_section(body, ctx)
     message = _visible(text)
     if not message:
@@ -73,12 +74,12 @@ def _record(raw: str, body: str, ctx: ParseContext, n: int, span: int, ts: objec
     if message.startswith("$ "):
         fields["command"] = message[2:]
     return Record(message=message, origin=Origin(ctx.path, n, span), format="job-trace", raw=raw,
-                  ts=ts, level=runner_prefix_level(message), section=section, fields=fields)  # type: ignore[arg-type]
+                  ts=ts, level=runner_prefix_level(message), section=section, fields=fields)
 
 
 def parse(lines: Iterable[bytes], ctx: ParseContext) -> Iterator[Record]:
     """Records of a job trace; with FF_TIMESTAMPS, `+` continuation lines join the line before."""
-    pending: tuple[str, str, int, int, object] | None = None  # raw, body, line, span, ts
+    pending: tuple[str, str, int, int, datetime | None] | None = None  # raw, body, line, span, ts
     for line in lines:
         n = ctx.line
         ctx.line = n + 1
@@ -89,18 +90,18 @@ def parse(lines: Iterable[bytes], ctx: ParseContext) -> Iterator[Record]:
             pending = (r + "\n" + raw, b + raw[m.end():], first, span + 1, ts)
             continue
         if pending is not None:
-            rec = _record(*pending[:2], ctx, *pending[2:])
+            rec = _record(ctx, *pending)
             if rec is not None:
                 yield rec
             pending = None
         if m:
             pending = (raw, raw[m.end():], n, 1, clock.iso(m.group(1)))
         else:
-            rec = _record(raw, raw, ctx, n, 1, None)
+            rec = _record(ctx, raw, raw, n, 1, None)
             if rec is not None:
                 yield rec
     if pending is not None:
-        rec = _record(*pending[:2], ctx, *pending[2:])
+        rec = _record(ctx, *pending)
         if rec is not None:
             yield rec
 

@@ -7,6 +7,7 @@ normalised to str/list/None so every mode yields the same fields. Reference: for
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Mapping
 
 from logsleuth.model import FieldValue, Origin, Record
@@ -60,7 +61,7 @@ def record_from_fields(raw_fields: Mapping[str, Any], origin: Origin, fmt: str, 
                   pid=_pid(fields), level=level, fields=fields)
 
 
-def _timestamp(fields: dict[str, FieldValue]):  # type: ignore[no-untyped-def]
+def _timestamp(fields: dict[str, FieldValue]) -> datetime | None:
     # Text modes print _SOURCE_REALTIME_TIMESTAMP when present (formats.md §1.1); match them.
     for key in ("_SOURCE_REALTIME_TIMESTAMP", "__REALTIME_TIMESTAMP"):
         value = _single(fields.get(key))

@@ -13,8 +13,10 @@ from logsleuth.sources import Format, ParseContext
 from logsleuth.sources.journal_fields import record_from_fields
 from logsleuth.text import clean, decode
 
+_loads: Callable[[str | bytes], Any]
 try:  # optional speed-up; the standard library gives the same result
-    from orjson import loads as _loads
+    from orjson import loads as _orjson_loads
+    _loads = _orjson_loads
 except ImportError:  # pragma: no cover - depends on the environment
     _loads = json.loads
 

@@ -18,6 +18,7 @@ from logsleuth.text import clean, decode
 # (timestamp, index where `host ident: msg` starts, extra fields)
 Head = Optional[tuple[Optional[datetime], int, Optional[dict[str, str]]]]
 HeadParser = Callable[[str, ParseContext], Head]
+_Entry = tuple[Record, int, int, list[str]]  # record, first line, indent, continuation lines
 
 _UNIT_SUFFIXES = (".service", ".scope", ".socket", ".timer", ".mount", ".slice", ".path", ".target")
 # short-full prints the viewer's zone abbreviation; these are unambiguous enough to trust when the
@@ -136,13 +137,13 @@ def head_monotonic(text: str, ctx: ParseContext) -> Head:
 def _make_parse(name: str, head: HeadParser, unit_column: bool = False) -> Callable[
         [Iterable[bytes], ParseContext], Iterator[Record]]:
     def parse(lines: Iterable[bytes], ctx: ParseContext) -> Iterator[Record]:
-        entry: list[object] | None = None  # [record, first line, indent, raw lines]
+        entry: _Entry | None = None
         for line in lines:
             n = ctx.line
             ctx.line = n + 1
             if entry is not None:
                 if line[:1] == b" ":
-                    entry[3].append(decode(line.rstrip(b"\r")))  # type: ignore[attr-defined]
+                    entry[3].append(decode(line.rstrip(b"\r")))
                     continue
                 yield _finish(entry, ctx.path)
                 entry = None
@@ -150,7 +151,7 @@ def _make_parse(name: str, head: HeadParser, unit_column: bool = False) -> Calla
                 continue
             text = decode(line.rstrip(b"\r"))
             record, indent = _head_record(name, head, text, ctx, unit_column)
-            entry = [record, n, indent, []]
+            entry = (record, n, indent, [])
         if entry is not None:
             yield _finish(entry, ctx.path)
     return parse
@@ -174,13 +175,12 @@ def _head_record(name: str, head: HeadParser, text: str, ctx: ParseContext,
     return record, tag.start
 
 
-def _finish(entry: list[object], path: str) -> Record:
+def _finish(entry: _Entry, path: str) -> Record:
     record, n, indent, more = entry
-    assert isinstance(record, Record) and isinstance(more, list) and isinstance(indent, int)
     if not more:
-        record.origin = Origin(path, n)  # type: ignore[arg-type]
+        record.origin = Origin(path, n)
         return record
-    record.origin = Origin(path, n, 1 + len(more))  # type: ignore[arg-type]
+    record.origin = Origin(path, n, 1 + len(more))
     record.raw = "\n".join([record.raw, *more])
     # Continuation lines are indented to the message column; deeper indentation is the message's own.
     parts = [m[indent:] if m[:indent].isspace() else m.lstrip(" ") for m in more]

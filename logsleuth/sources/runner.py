@@ -176,8 +176,8 @@ def _text_record(raw: str, text: str, origin: Origin) -> Record:
     fields = _logfmt(text)
     ts_text = fields.pop("time", None)
     level = fields.pop("level", None)
-    msg = fields.pop("msg", "")
-    return Record(message=with_fields(str(msg), fields), origin=origin, format="runner-text", raw=raw,
+    msg = str(fields.pop("msg", ""))
+    return Record(message=with_fields(msg, fields), origin=origin, format="runner-text", raw=raw,
                   ts=clock.iso(ts_text) if isinstance(ts_text, str) else None,
                   level=normalize_level(level if isinstance(level, str) else None),
                   ident="gitlab-runner", fields=fields)

@@ -7,6 +7,7 @@ multi-line message stays on one line and text.clean() restores it. Wrapped gitla
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Callable, Iterable, Iterator
 
 from logsleuth.model import FieldValue, Origin, Record
@@ -17,7 +18,7 @@ from logsleuth.sources.tagline import Tag, split_tag, tagged_record
 from logsleuth.text import clean, decode
 
 
-def _tagged_parser(name: str, head: Callable[[str, ParseContext], tuple[object, int] | None]) -> Callable[
+def _tagged_parser(name: str, head: Callable[[str, ParseContext], tuple[datetime | None, int] | None]) -> Callable[
         [Iterable[bytes], ParseContext], Iterator[Record]]:
     def parse(lines: Iterable[bytes], ctx: ParseContext) -> Iterator[Record]:
         for line in lines:
@@ -28,18 +29,18 @@ def _tagged_parser(name: str, head: Callable[[str, ParseContext], tuple[object, 
             tag = split_tag(text, parsed[1]) if parsed is not None else None
             if parsed is None or tag is None:
                 yield Record(message=clean(text), origin=Origin(ctx.path, n), format=name, raw=text,
-                             ts=parsed[0] if parsed else None)  # type: ignore[arg-type]
+                             ts=parsed[0] if parsed else None)
                 continue
-            yield tagged_record(text, text[tag.start:], Origin(ctx.path, n), name, parsed[0], tag)  # type: ignore[arg-type]
+            yield tagged_record(text, text[tag.start:], Origin(ctx.path, n), name, parsed[0], tag)
     return parse
 
 
-def _head_3164(text: str, ctx: ParseContext) -> tuple[object, int] | None:
+def _head_3164(text: str, ctx: ParseContext) -> tuple[datetime | None, int] | None:
     parsed = head_bsd(text, ctx)
     return (parsed[0], parsed[1]) if parsed else None
 
 
-def _head_3339(text: str, ctx: ParseContext) -> tuple[object, int] | None:
+def _head_3339(text: str, ctx: ParseContext) -> tuple[datetime | None, int] | None:
     sp = text.find(" ")
     if sp < 19 or text[10:11] != "T":
         return None
