@@ -7,20 +7,19 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Iterable, Iterator
 
 from logsleuth.model import FieldValue, Origin, Record
 from logsleuth.sources import Format, ParseContext, clock
-from logsleuth.sources.journal_short import heads
+from logsleuth.sources.lines import line_parser, share_sniffer
 from logsleuth.sources.levels import normalize_level
-from logsleuth.text import clean, decode
+from logsleuth.text import clean
 
 _LEVEL = re.compile(r"^([a-z]+)\s*:([a-z]+)\s*: ")  # dmesg -x: `kern  :err   : `
 _UPTIME = re.compile(r"\[\s*(\d+\.\d+)\] ?")
 _HUMAN = re.compile(r"\[[A-Z][a-z]{2} ([A-Z][a-z]{2}) ([ \d]\d) (\d\d:\d\d:\d\d) (\d{4})\] ?")
 
 
-def _record(text: str, ctx: ParseContext, origin: Origin) -> Record:
+def _record(text: str, origin: Origin, ctx: ParseContext) -> Record:
     level = None
     pos = 0
     m = _LEVEL.match(text)
@@ -51,23 +50,9 @@ def _human_ts(m: re.Match[str], ctx: ParseContext) -> datetime | None:
     return clock.local(naive, ctx.tz)
 
 
-def parse(lines: Iterable[bytes], ctx: ParseContext) -> Iterator[Record]:
-    """One record per line; the kernel prints every line of a multi-line report with its own stamp."""
-    for line in lines:
-        n = ctx.line
-        ctx.line = n + 1
-        yield _record(decode(line.rstrip(b"\r")), ctx, Origin(ctx.path, n))
-
-
 _SNIFF = re.compile(rb"^(?:[a-z]+\s*:[a-z]+\s*: )?\[(?:\s*\d+\.\d{6}|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})\] ")
 
 
-def sniff(sample: list[bytes]) -> str | None:
-    lines = heads(sample)
-    hits = sum(1 for line in lines if _SNIFF.match(line))
-    if lines and hits * 10 >= len(lines) * 8:
-        return f"{hits} lines start with a kernel `[uptime]` or `dmesg -T` stamp"
-    return None
-
-
-FORMAT = Format("dmesg", sniff, parse, raw_message=True, description="dmesg output (uptime or -T stamps)")
+# One record per line: the kernel prints every line of a multi-line report with its own stamp.
+FORMAT = Format("dmesg", share_sniffer(_SNIFF, "{hits} lines start with a kernel `[uptime]` or `dmesg -T` stamp"),
+                line_parser(_record), raw_message=True, description="dmesg output (uptime or -T stamps)")

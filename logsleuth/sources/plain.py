@@ -1,23 +1,18 @@
 """Plain text, the fallback: every line is an event and nothing is dropped."""
 from __future__ import annotations
 
-from typing import Iterable, Iterator
-
 from logsleuth.model import Origin, Record
 from logsleuth.sources import Format, ParseContext
-from logsleuth.text import clean, decode
+from logsleuth.sources.lines import line_parser
+from logsleuth.text import clean
 
 
 def sniff(sample: list[bytes]) -> str | None:
     return "fallback"
 
 
-def parse(lines: Iterable[bytes], ctx: ParseContext) -> Iterator[Record]:
-    for raw in lines:
-        n = ctx.line
-        ctx.line += 1
-        text = decode(raw.rstrip(b"\r\n"))
-        yield Record(message=clean(text), origin=Origin(ctx.path, n), format="plain", raw=text)
+def _record(text: str, origin: Origin, ctx: ParseContext) -> Record:
+    return Record(message=clean(text), origin=origin, format="plain", raw=text)
 
 
-FORMAT = Format("plain", sniff, parse, raw_message=True, description="any text: one event per line")
+FORMAT = Format("plain", sniff, line_parser(_record), raw_message=True, description="any text: one event per line")

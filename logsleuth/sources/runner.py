@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from logsleuth.model import FieldValue, Origin, Record
 from logsleuth.sources import Format, ParseContext, clock
 from logsleuth.sources.levels import normalize_level
+from logsleuth.sources.lines import line_parser
 from logsleuth.text import clean, decode
 
 _PREFIXES = (("WARNING: ", "warning"), ("ERROR: ", "error"), ("FATAL: ", "fatal"), ("PANIC: ", "panic"))
@@ -106,17 +107,13 @@ def _sniff_runner(sample: list[bytes]) -> str | None:
     return None
 
 
-def _parse_runner(lines: Iterable[bytes], ctx: ParseContext) -> Iterator[Record]:
-    for line in lines:
-        n = ctx.line
-        ctx.line += 1
-        raw = decode(line.rstrip(b"\r"))
-        level, message, fields = parse_runner_message(raw)
-        yield Record(message=message, origin=Origin(ctx.path, n), format="runner", raw=raw,
-                     level=level, ident="gitlab-runner", fields=fields)
+def _runner_record(raw: str, origin: Origin, ctx: ParseContext) -> Record:
+    level, message, fields = parse_runner_message(raw)
+    return Record(message=message, origin=origin, format="runner", raw=raw, level=level,
+                  ident="gitlab-runner", fields=fields)
 
 
-RUNNER = Format("runner", _sniff_runner, _parse_runner, raw_message=True,
+RUNNER = Format("runner", _sniff_runner, line_parser(_runner_record), raw_message=True,
                 description="gitlab-runner default log format (WARNING:/ERROR: prefix, key=value fields)")
 
 
@@ -156,15 +153,8 @@ def _sniff_text(sample: list[bytes]) -> str | None:
     return None
 
 
-def _parse_text(lines: Iterable[bytes], ctx: ParseContext) -> Iterator[Record]:
-    for line in lines:
-        n = ctx.line
-        ctx.line += 1
-        raw = decode(line.rstrip(b"\r"))
-        yield _text_record(raw, clean(raw), Origin(ctx.path, n))
-
-
-def _text_record(raw: str, text: str, origin: Origin) -> Record:
+def _text_record(raw: str, origin: Origin, ctx: ParseContext) -> Record:
+    text = clean(raw)
     tty = _TTY.match(text)
     if tty:
         rest = text[tty.end():]
@@ -201,7 +191,7 @@ def _logfmt(text: str) -> dict[str, FieldValue]:
     return {m.group(1): go_unquote(m.group(2)) for m in _LOGFMT.finditer(text)}
 
 
-RUNNER_TEXT = Format("runner-text", _sniff_text, _parse_text,
+RUNNER_TEXT = Format("runner-text", _sniff_text, line_parser(_text_record),
                      description="gitlab-runner --log-format text (logrus logfmt) and WARN[0099] TTY lines")
 
 
@@ -216,19 +206,14 @@ def _sniff_json(sample: list[bytes]) -> str | None:
     return None
 
 
-def _parse_json(lines: Iterable[bytes], ctx: ParseContext) -> Iterator[Record]:
-    for line in lines:
-        n = ctx.line
-        ctx.line += 1
-        raw = decode(line.rstrip(b"\r"))
-        try:
-            obj = json.loads(raw)
-        except ValueError:
-            obj = None
-        if not isinstance(obj, dict):
-            yield Record(message=clean(raw), origin=Origin(ctx.path, n), format="runner-json", raw=raw)
-            continue
-        yield _json_record(obj, raw, Origin(ctx.path, n))
+def _json_line(raw: str, origin: Origin, ctx: ParseContext) -> Record:
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        obj = None
+    if not isinstance(obj, dict):
+        return Record(message=clean(raw), origin=origin, format="runner-json", raw=raw)
+    return _json_record(obj, raw, origin)
 
 
 def _json_record(obj: dict[str, Any], raw: str, origin: Origin) -> Record:
@@ -241,5 +226,5 @@ def _json_record(obj: dict[str, Any], raw: str, origin: Origin) -> Record:
                   ident="gitlab-runner", fields=obj)
 
 
-RUNNER_JSON = Format("runner-json", _sniff_json, _parse_json,
+RUNNER_JSON = Format("runner-json", _sniff_json, line_parser(_json_line),
                      description="gitlab-runner --log-format json (logrus JSON lines)")

@@ -8,31 +8,26 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Callable, Iterable, Iterator
+from typing import Callable
 
 from logsleuth.model import FieldValue, Origin, Record
-from logsleuth.sources import Format, ParseContext, clock
+from logsleuth.sources import Format, Parse, ParseContext, clock
 from logsleuth.sources.journal_short import head_bsd, heads
 from logsleuth.sources.levels import priority_level
+from logsleuth.sources.lines import line_parser
 from logsleuth.sources.tagline import Tag, split_tag, tagged_record
-from logsleuth.text import clean, decode
+from logsleuth.text import clean
 
 
-def _tagged_parser(name: str, head: Callable[[str, ParseContext], tuple[datetime | None, int] | None]) -> Callable[
-        [Iterable[bytes], ParseContext], Iterator[Record]]:
-    def parse(lines: Iterable[bytes], ctx: ParseContext) -> Iterator[Record]:
-        for line in lines:
-            n = ctx.line
-            ctx.line = n + 1
-            text = decode(line.rstrip(b"\r"))
-            parsed = head(text, ctx)
-            tag = split_tag(text, parsed[1]) if parsed is not None else None
-            if parsed is None or tag is None:
-                yield Record(message=clean(text), origin=Origin(ctx.path, n), format=name, raw=text,
-                             ts=parsed[0] if parsed else None)
-                continue
-            yield tagged_record(text, text[tag.start:], Origin(ctx.path, n), name, parsed[0], tag)
-    return parse
+def _tagged_parser(name: str, head: Callable[[str, ParseContext], tuple[datetime | None, int] | None]) -> Parse:
+    def record(text: str, origin: Origin, ctx: ParseContext) -> Record:
+        parsed = head(text, ctx)
+        tag = split_tag(text, parsed[1]) if parsed is not None else None
+        if parsed is None or tag is None:
+            return Record(message=clean(text), origin=origin, format=name, raw=text,
+                          ts=parsed[0] if parsed else None)
+        return tagged_record(text, text[tag.start:], origin, name, parsed[0], tag)
+    return line_parser(record)
 
 
 def _head_3164(text: str, ctx: ParseContext) -> tuple[datetime | None, int] | None:
@@ -104,7 +99,7 @@ def _structured(text: str, pos: int, fields: dict[str, FieldValue]) -> int:
     return pos + 1 if text.startswith(" ", pos) else pos
 
 
-def _record_5424(text: str, origin: Origin) -> Record:
+def _record_5424(text: str, origin: Origin, ctx: ParseContext) -> Record:
     m = _RE_5424.match(text)
     if m is None:
         return Record(message=clean(text), origin=origin, format="rfc5424", raw=text)
@@ -122,14 +117,6 @@ def _record_5424(text: str, origin: Origin) -> Record:
     return record
 
 
-def _parse_5424(lines: Iterable[bytes], ctx: ParseContext) -> Iterator[Record]:
-    for line in lines:
-        n = ctx.line
-        ctx.line = n + 1
-        text = decode(line.rstrip(b"\r"))
-        yield _record_5424(text, Origin(ctx.path, n))
-
-
 _SNIFF_5424 = re.compile(rb"^(?:<\d{1,3}>)?1 (?:\d{4}-\d\d-\d\dT\S+|-) \S+ \S+ \S+ \S+ (?:-|\[)")
 
 
@@ -138,5 +125,5 @@ def _sniff_5424(sample: list[bytes]) -> str | None:
     return f"{hits} lines look like `<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD` (RFC 5424)" if hits else None
 
 
-RFC5424 = Format("rfc5424", _sniff_5424, _parse_5424, raw_message=False,
+RFC5424 = Format("rfc5424", _sniff_5424, line_parser(_record_5424), raw_message=False,
                  description="syslog RFC 5424 (structured data kept as fields)")

@@ -1,0 +1,35 @@
+"""Building blocks for line formats: one entry per physical line, and detection by a share of lines."""
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable, Iterator
+
+from logsleuth.model import Origin, Record
+from logsleuth.sources import Parse, ParseContext, Sniff
+from logsleuth.text import decode
+
+LineRecord = Callable[[str, Origin, ParseContext], Record]
+
+
+def line_parser(make: LineRecord) -> Parse:
+    """`parse` for a format whose every line is one entry: decode and number it, `make` the record."""
+    def parse(lines: Iterable[bytes], ctx: ParseContext) -> Iterator[Record]:
+        for line in lines:
+            n = ctx.line
+            ctx.line = n + 1
+            yield make(decode(line.rstrip(b"\r")), Origin(ctx.path, n), ctx)
+    return parse
+
+
+def share_sniffer(pattern: re.Pattern[bytes], reason: str, share: float = 0.8) -> Sniff:
+    """A sniff that recognises a sample when `share` of its entry lines match `pattern`.
+
+    `reason` may use `{hits}`, the number of matching lines, for `-v`.
+    """
+    from logsleuth.sources.journal_short import heads
+
+    def sniff(sample: list[bytes]) -> str | None:
+        lines = heads(sample)
+        hits = sum(1 for line in lines if pattern.match(line))
+        return reason.format(hits=hits) if lines and hits >= share * len(lines) else None
+    return sniff
