@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from logsleuth import dsl, sources
+from logsleuth import sources
+from logsleuth.predicates import explain as explain_expression
 from logsleuth.lint import regexes_of
 from logsleuth.model import SEVERITIES
 from logsleuth.rules import Rule
@@ -79,7 +80,7 @@ def explain(rule: Rule, text: str, input_format: str | None = None) -> tuple[str
         out.append("no event: the format treats this line as a marker or continuation")
     for rec in records:
         out.append(f"message: {rec.message}")
-        for depth, src, value in dsl.explain(rule.expr, rec):
+        for depth, src, value in explain_expression(rule.expr, rec):
             out.append(f"{'  ' * depth}{'TRUE ' if value else 'FALSE'}  {' '.join(src.split())}")
     findings = findings_for([rule], records)
     if findings:

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from datetime import tzinfo, timezone
-from typing import Any, Iterator, NoReturn, Sequence
+from typing import Any, NoReturn, Sequence
 
 import click
 

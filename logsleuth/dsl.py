@@ -1,28 +1,24 @@
-"""Match-expression language: parse with lark, check names and types, compile to a closure once.
+"""Match-expression language: parse with lark, check names, types and regexes, hand on to predicates.py.
 
-Stage: rules (compile time). Nothing here runs per log line except the closures it returns.
+Stage: rules (compile time). Nothing here runs per log line.
 """
 from __future__ import annotations
 
 import difflib
 import functools
 import re
-from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from logsleuth import literals as lit
+from logsleuth import predicates
 from logsleuth.errors import Location, RuleError
-from logsleuth.model import LEVELS, Record
-
-Captures = dict[str, str]
-Predicate = Callable[[Record, Captures], bool]
+from logsleuth.expr import LEVEL_RANK, NUMERIC_FIELDS, RECORD_FIELDS, And, Expression, Node, Not, Or, Span, Test
+from logsleuth.model import LEVELS
 
 # Fields every record has, and structured fields that sources are known to produce. A lower-case
 # name outside these is most likely a typo; quote a name in backticks to use it anyway.
-RECORD_FIELDS = ("message", "raw", "host", "ident", "unit", "pid", "level", "format", "section", "path", "line")
 KNOWN_FIELDS = frozenset(RECORD_FIELDS) | {
     # gitlab-runner log fields (formats.md §4.5)
     "runner", "runner_name", "job", "project", "pipeline_id", "project_full_path", "namespace_id",
@@ -32,70 +28,8 @@ KNOWN_FIELDS = frozenset(RECORD_FIELDS) | {
     "unhealthy_requests_limit", "arch", "os", "revision", "version", "url", "network", "stage",
 }
 _JOURNAL_FIELD = re.compile(r"_{0,2}[A-Z][A-Z0-9_]*\Z")
-NUMERIC_FIELDS = frozenset({"pid", "line"})
-_LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}
-_LEVEL_RANK.update({"warn": _LEVEL_RANK["warning"], "err": _LEVEL_RANK["error"], "crit": _LEVEL_RANK["critical"],
-                    "emerg": _LEVEL_RANK["emergency"]})
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
-
-
-# --- the AST ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Span:
-    """Where a node sits in the expression text: 1-based line and column, and character offsets."""
-
-    line: int
-    col: int
-    start: int
-    end: int
-
-
-@dataclass(frozen=True)
-class Test:
-    """One comparison: `field op value`."""
-
-    op: str
-    field: str
-    value: Any
-    span: Span
-    regex: re.Pattern[str] | None = None
-
-
-@dataclass(frozen=True)
-class Not:
-    item: Node
-    span: Span
-
-
-@dataclass(frozen=True)
-class And:
-    items: tuple[Node, ...]
-    span: Span
-
-
-@dataclass(frozen=True)
-class Or:
-    items: tuple[Node, ...]
-    span: Span
-
-
-Node = Union[Test, Not, And, Or]
-
-
-@dataclass(frozen=True)
-class Expression:
-    """A compiled match expression: the closure, its source and AST, and the prefilter literals."""
-
-    text: str
-    tree: Node
-    predicate: Predicate
-    literals: lit.Literals
-    captures: tuple[str, ...]
-
-    def __call__(self, record: Record, captures: Captures) -> bool:
-        return self.predicate(record, captures)
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -210,7 +144,7 @@ def _in_key(value: Any) -> Any:
 
 
 def _check_level(value: str, span: Span) -> None:
-    if value.lower() not in _LEVEL_RANK:
+    if value.lower() not in LEVEL_RANK:
         raise _SemanticError(f"unknown level {value!r}; levels are {', '.join(LEVELS)}", span)
 
 
@@ -219,7 +153,7 @@ def _ordered_value(name: str, kind: str, value: Any, span: Span) -> Any:
         if kind != "string":
             raise _SemanticError("compare level with a level name such as \"warning\"", span)
         _check_level(value, span)
-        return _LEVEL_RANK[value.lower()]
+        return LEVEL_RANK[value.lower()]
     if kind != "number":
         raise _SemanticError(f"<, <=, >, >= need a number or duration, not {value!r}", span)
     if name in RECORD_FIELDS and name not in NUMERIC_FIELDS:
@@ -300,160 +234,4 @@ def _caret(text: str, line: int, col: int) -> str:
 
 def compile(text: str) -> Expression:  # noqa: A001 - the natural name for this module's job
     """Parse, check and compile an expression to a closure; raises RuleError located in `text`."""
-    tree = parse(text)
-    return Expression(text, tree, _compile(tree), _literals(tree), tuple(_capture_names(tree)))
-
-
-def _getter(name: str) -> Callable[[Record], Any]:
-    if name == "path":
-        return lambda r: r.origin.path
-    if name == "line":
-        return lambda r: r.origin.line
-    if name in RECORD_FIELDS:
-        attr = name
-        return lambda r: getattr(r, attr)
-    return lambda r: r.fields.get(name)
-
-
-def _compile(node: Node) -> Predicate:
-    if isinstance(node, And):
-        parts = tuple(_compile(n) for n in node.items)
-        return lambda r, c: all(p(r, c) for p in parts)
-    if isinstance(node, Or):
-        parts = tuple(_compile(n) for n in node.items)
-        return lambda r, c: any(p(r, c) for p in parts)
-    if isinstance(node, Not):
-        inner = _compile(node.item)
-        return lambda r, c: not inner(r, {})
-    return _compile_test(node)
-
-
-def _texts(value: Any) -> list[str]:
-    """A field's value as the strings to test: repeated journal fields test each element."""
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return [str(v) for v in value if v is not None]
-    return [str(value)]
-
-
-def _compile_test(t: Test) -> Predicate:
-    get = _getter(t.field)
-    if t.op == "~":
-        return _regex_test(get, t)
-    if t.op == "exists":
-        return lambda r, c: any(s != "" for s in _texts(get(r)))
-    if t.op in ("<", "<=", ">", ">="):
-        return _order_test(get, t)
-    if t.op in ("==", "!="):
-        want = t.value if isinstance(t.value, str) else _num_text(t.value)
-        if t.field == "level":
-            want = want.lower()
-        if t.op == "==":
-            return lambda r, c: any(s == want for s in _texts(get(r)))
-        return lambda r, c: not any(s == want for s in _texts(get(r)))
-    if t.op == "in":
-        wanted = frozenset(v if isinstance(v, str) else _num_text(v) for v in t.value)
-        return lambda r, c: any(s in wanted for s in _texts(get(r)))
-    return _string_test(get, t.op, t.value)
-
-
-def _num_text(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else str(v)
-
-
-def _regex_test(get: Callable[[Record], Any], t: Test) -> Predicate:
-    rx = t.regex
-    assert rx is not None
-    if not rx.groupindex:
-        search = rx.search
-        if t.field == "message":
-            return lambda r, c: search(r.message) is not None
-        return lambda r, c: any(search(s) is not None for s in _texts(get(r)))
-
-    def test(r: Record, c: Captures) -> bool:
-        for s in _texts(get(r)):
-            m = rx.search(s)
-            if m:
-                c.update({k: v for k, v in m.groupdict().items() if v is not None})
-                return True
-        return False
-    return test
-
-
-def _order_test(get: Callable[[Record], Any], t: Test) -> Predicate:
-    op = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__}[t.op]
-    bound = float(t.value)
-    if t.field == "level":
-        def level_test(r: Record, c: Captures) -> bool:
-            rank = _LEVEL_RANK.get((r.level or "").lower())
-            return rank is not None and op(float(rank), bound)
-        return level_test
-
-    def test(r: Record, c: Captures) -> bool:
-        for s in _texts(get(r)):
-            try:
-                if op(float(s), bound):
-                    return True
-            except ValueError:
-                continue
-        return False
-    return test
-
-
-def _string_test(get: Callable[[Record], Any], op: str, value: str) -> Predicate:
-    fold = op.startswith("i")
-    method = {"contains": str.__contains__, "startswith": str.startswith, "endswith": str.endswith}[op.lstrip("i")]
-    if fold:
-        return lambda r, c: any(method(s.lower(), value) for s in _texts(get(r)))
-    return lambda r, c: any(method(s, value) for s in _texts(get(r)))
-
-
-# --- literals for the prefilter -----------------------------------------------------------------
-
-def _literals(node: Node) -> lit.Literals:
-    """Strings one of which every matching record's message contains; None when there is none."""
-    if isinstance(node, And):
-        return lit.combine_and([_literals(n) for n in node.items])
-    if isinstance(node, Or):
-        return lit.combine_or([_literals(n) for n in node.items])
-    if isinstance(node, Not) or node.field != "message":
-        return None
-    if node.op == "~" and node.regex is not None:
-        return lit.required_literals(node.regex.pattern, bool(node.regex.flags & re.IGNORECASE))
-    if node.op in ("==", "contains", "startswith", "endswith", "icontains", "istartswith", "iendswith"):
-        return lit.literal_of_string(str(node.value), node.op.startswith("i"))
-    if node.op == "in":
-        return lit.combine_or([lit.literal_of_string(str(v)) for v in node.value])
-    return None
-
-
-def _capture_names(node: Node) -> list[str]:
-    if isinstance(node, (And, Or)):
-        return [n for item in node.items for n in _capture_names(item)]
-    if isinstance(node, Not):
-        return []
-    return list(node.regex.groupindex) if node.regex is not None else []
-
-
-# --- explaining ---------------------------------------------------------------------------------
-
-def explain(expr: Expression, record: Record) -> list[tuple[int, str, bool]]:
-    """Evaluate every sub-expression of `expr` on `record`: (depth, source text, result), outermost first."""
-    out: list[tuple[int, str, bool]] = []
-
-    def walk(node: Node, depth: int) -> bool:
-        slot = len(out)
-        out.append((depth, expr.text[node.span.start:node.span.end], False))
-        if isinstance(node, (And, Or)):
-            results = [walk(n, depth + 1) for n in node.items]
-            value = all(results) if isinstance(node, And) else any(results)
-        elif isinstance(node, Not):
-            value = not walk(node.item, depth + 1)
-        else:
-            value = _compile_test(node)(record, {})
-        out[slot] = (depth, out[slot][1], value)
-        return value
-
-    walk(expr.tree, 0)
-    return out
+    return predicates.build(text, parse(text))

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Iterator, Sequence, Union
 
-from logsleuth import dsl
-from logsleuth.inputs import Opened, records, split_lines
+from logsleuth.expr import Expression
+from logsleuth.inputs import Opened, records
 from logsleuth.model import Record
 from logsleuth.rules import Rule
 from logsleuth.scanner import make_scanner
@@ -33,7 +33,7 @@ class Probe:
 
     rule: Rule
     role: str
-    expr: dsl.Expression
+    expr: Expression
 
 
 @dataclass(slots=True)

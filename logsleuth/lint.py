@@ -7,7 +7,7 @@ import re._parser as P
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
-from logsleuth import dsl
+from logsleuth.expr import And, Node, Not, Or
 from logsleuth.errors import Location
 from logsleuth.engine import Engine
 from logsleuth.rules import Rule
@@ -26,11 +26,11 @@ class Warning_:
         return f"{self.location}: {self.rule_id}: {self.message}"
 
 
-def _regexes(node: dsl.Node) -> Iterator[re.Pattern[str]]:
-    if isinstance(node, (dsl.And, dsl.Or)):
+def _regexes(node: Node) -> Iterator[re.Pattern[str]]:
+    if isinstance(node, (And, Or)):
         for n in node.items:
             yield from _regexes(n)
-    elif isinstance(node, dsl.Not):
+    elif isinstance(node, Not):
         yield from _regexes(node.item)
     elif node.regex is not None:
         yield node.regex

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import yaml
 
 from logsleuth import dsl
+from logsleuth.expr import Expression
 from logsleuth.errors import Location, RuleError, RuleErrors
 from logsleuth.model import SEVERITIES, RuleInfo
 
@@ -38,7 +39,7 @@ class Example:
 class Window:
     """A second expression that must (or must not) follow the rule's match within `within` seconds."""
 
-    expr: dsl.Expression
+    expr: Expression
     within: float
 
 
@@ -57,7 +58,7 @@ class Rule:
     """A compiled rule: what the engine runs and what reports describe."""
 
     info: RuleInfo
-    expr: dsl.Expression
+    expr: Expression
     message: str
     supersedes: tuple[str, ...] = ()
     fingerprint: tuple[str, ...] | None = None
@@ -174,7 +175,7 @@ def _bool(f: _File, m: dict[str, tuple[yaml.Node, yaml.Node]], key: str) -> bool
     return value
 
 
-def _expression(f: _File, node: yaml.Node, key: str) -> dsl.Expression | None:
+def _expression(f: _File, node: yaml.Node, key: str) -> Expression | None:
     """Compile a match expression, translating its error position into the YAML file."""
     if not isinstance(node, yaml.ScalarNode) or not isinstance(_value(node), str):
         f.error(f"{key}: must be a string holding an expression", node)

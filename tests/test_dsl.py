@@ -7,6 +7,7 @@ import pytest
 from lark import Lark
 
 from logsleuth import dsl
+from logsleuth.predicates import explain
 from logsleuth.errors import RuleError
 from logsleuth.model import Origin, Record
 
@@ -119,7 +120,7 @@ def test_grammar_is_unambiguous_lalr():
 
 def test_explain_reports_each_subexpression():
     expr = dsl.compile('message ~ /Checking/ and (host == "x" or not pid == 1)')
-    rows = dsl.explain(expr, RUNNER)
+    rows = explain(expr, RUNNER)
     assert rows == [
         (0, 'message ~ /Checking/ and (host == "x" or not pid == 1)', True),
         (1, "message ~ /Checking/", True),
