@@ -10,18 +10,17 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import yaml
 
 from logsleuth import dsl
+from logsleuth import yamlnodes as yn
 from logsleuth.expr import Expression
 from logsleuth.errors import Location, RuleError, RuleErrors
 from logsleuth.model import SEVERITIES, RuleInfo
 
 _ID = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)\Z")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 BUILTIN = "<builtin>"
 
 
@@ -72,55 +71,6 @@ class Rule:
         return self.info.id
 
 
-# --- reading YAML with positions ----------------------------------------------------------------
-
-class _File:
-    """One YAML file's text and the helpers that turn node marks into located errors."""
-
-    def __init__(self, path: str, text: str) -> None:
-        self.path = path
-        self.lines = text.splitlines()
-        self.errors: list[RuleError] = []
-
-    def at(self, node: yaml.Node | None, line_offset: int = 0, col: int | None = None) -> Location:
-        if node is None:
-            return Location(self.path)
-        line = node.start_mark.line + 1 + line_offset
-        return Location(self.path, line, (node.start_mark.column + 1) if col is None else col)
-
-    def error(self, message: str, node: yaml.Node | None, line_offset: int = 0, col: int | None = None) -> None:
-        loc = self.at(node, line_offset, col)
-        self.errors.append(RuleError(message, loc, self.snippet(loc)))
-
-    def snippet(self, loc: Location) -> str:
-        if loc.line is None or not 0 < loc.line <= len(self.lines):
-            return ""
-        caret = " " * ((loc.col or 1) - 1) + "^"
-        return f"    {self.lines[loc.line - 1]}\n    {caret}"
-
-
-_constructor = yaml.constructor.SafeConstructor()
-# libyaml's composer keeps the same marks and is ~40x faster than the pure-Python one (measured).
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _value(node: yaml.Node) -> Any:
-    return _constructor.construct_object(node, deep=True)
-
-
-def _mapping(f: _File, node: yaml.Node, what: str) -> dict[str, tuple[yaml.Node, yaml.Node]] | None:
-    if not isinstance(node, yaml.MappingNode):
-        f.error(f"{what} must be a mapping", node)
-        return None
-    out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-    for k, v in node.value:
-        key = str(_value(k))
-        if key in out:
-            f.error(f"duplicate key {key!r}", k)
-        out[key] = (k, v)
-    return out
-
-
 # --- the schema ---------------------------------------------------------------------------------
 
 # The bundled rule files ship as the package `logsleuth.bundled_rules` (the top-level rules/ folder):
@@ -132,159 +82,84 @@ _BOOL_KEYS = ("retryable", "generic")
 _KEYS = frozenset(_REQUIRED) | set(_TEXT_KEYS) | set(_LIST_KEYS) | set(_BOOL_KEYS) | {"correlate", "examples"}
 
 
-def _check_keys(f: _File, m: dict[str, tuple[yaml.Node, yaml.Node]], allowed: Iterable[str], what: str) -> None:
-    allowed = sorted(allowed)
-    for key, (knode, _) in m.items():
-        if key not in allowed:
-            import difflib
-
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(allowed)}"
-            f.error(f"unknown key {key!r} in {what}{hint}", knode)
-
-
-def _text(f: _File, m: dict[str, tuple[yaml.Node, yaml.Node]], key: str, default: str = "") -> str:
-    if key not in m:
-        return default
-    node = m[key][1]
-    value = _value(node)
-    if not isinstance(value, str) or isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
-        f.error(f"{key!r} must be a string", node)
-        return default
-    return value
-
-
-def _strings(f: _File, m: dict[str, tuple[yaml.Node, yaml.Node]], key: str) -> tuple[str, ...]:
-    if key not in m:
-        return ()
-    node = m[key][1]
-    value = _value(node)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        f.error(f"{key!r} must be a list of strings", node)
-        return ()
-    return tuple(value)
-
-
-def _bool(f: _File, m: dict[str, tuple[yaml.Node, yaml.Node]], key: str) -> bool:
-    if key not in m:
-        return False
-    value = _value(m[key][1])
-    if not isinstance(value, bool):
-        f.error(f"{key!r} must be true or false", m[key][1])
-        return False
-    return value
-
-
-def _expression(f: _File, node: yaml.Node, key: str) -> Expression | None:
+def _expression(f: yn.File, node: yaml.Node, key: str) -> Expression | None:
     """Compile a match expression, translating its error position into the YAML file."""
-    if not isinstance(node, yaml.ScalarNode) or not isinstance(_value(node), str):
+    if not isinstance(node, yaml.ScalarNode) or not isinstance(yn.node_value(node), str):
         f.error(f"{key}: must be a string holding an expression", node)
         return None
     if node.style == ">":
         f.error(f"{key}: use a literal block (|) or a plain scalar, not a folded one (>)", node)
         return None
     try:
-        return dsl.compile(_value(node))
+        return dsl.compile(yn.node_value(node))
     except RuleError as exc:
         loc = exc.location
         line, col = ((loc.line or 1), (loc.col or 1)) if loc is not None else (1, 1)
-        f.error(f"{key}: {exc.message}", node, *_expr_position(f, node, line, col))
+        f.error(f"{key}: {exc.message}", node, *yn.scalar_position(f, node, line, col))
         return None
 
 
-def _expr_position(f: _File, node: yaml.ScalarNode, line: int, col: int) -> tuple[int, int]:
-    """(line offset from the node's mark, 1-based column in the file) of an expression position."""
-    mark = node.start_mark
-    if node.style == "|":
-        # The mark points at the `|`; the expression's line N sits N lines below it, after the indent.
-        target = mark.line + line
-        text = f.lines[target] if target < len(f.lines) else ""
-        indent = len(text) - len(text.lstrip(" "))
-        return line, indent + col
-    quote = 1 if node.style in ("'", '"') else 0
-    return line - 1, (mark.column + quote + col) if line == 1 else col
-
-
-def _duration(f: _File, node: yaml.Node) -> float:
-    value = _value(node)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    m = _DURATION.match(str(value))
-    if not m:
-        f.error(f"{value!r} is not a duration such as 30s, 5m, 2h", node)
-        return 0.0
-    return float(m.group(1)) * _UNITS[m.group(2)]
-
-
-def _positive_int(f: _File, node: yaml.Node, what: str) -> int:
-    value = _value(node)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        f.error(f"{what} must be a positive whole number", node)
-        return 1
-    return value
-
-
-def _window(f: _File, node: yaml.Node, what: str) -> Window | None:
-    m = _mapping(f, node, what)
+def _window(f: yn.File, node: yaml.Node, what: str) -> Window | None:
+    m = yn.mapping(f, node, what)
     if m is None:
         return None
-    _check_keys(f, m, ("match", "within"), what)
+    yn.check_keys(f, m, ("match", "within"), what)
     for key in ("match", "within"):
         if key not in m:
             f.error(f"{what} needs {key!r}", node)
             return None
     expr = _expression(f, m["match"][1], f"{what}.match")
-    within = _duration(f, m["within"][1])
+    within = yn.duration(f, m["within"][1])
     return Window(expr, within) if expr else None
 
 
-def _correlation(f: _File, node: yaml.Node) -> Correlation | None:
-    m = _mapping(f, node, "correlate")
+def _correlation(f: yn.File, node: yaml.Node) -> Correlation | None:
+    m = yn.mapping(f, node, "correlate")
     if m is None:
         return None
-    _check_keys(f, m, ("group_by", "threshold", "followed_by", "not_followed_by", "context"), "correlate")
+    yn.check_keys(f, m, ("group_by", "threshold", "followed_by", "not_followed_by", "context"), "correlate")
     count, within = 1, 0.0
     if "threshold" in m:
-        t = _mapping(f, m["threshold"][1], "threshold") or {}
-        _check_keys(f, t, ("count", "within"), "threshold")
-        count = _positive_int(f, t["count"][1], "threshold.count") if "count" in t else 1
-        within = _duration(f, t["within"][1]) if "within" in t else 0.0
+        t = yn.mapping(f, m["threshold"][1], "threshold") or {}
+        yn.check_keys(f, t, ("count", "within"), "threshold")
+        count = yn.positive_int(f, t["count"][1], "threshold.count") if "count" in t else 1
+        within = yn.duration(f, t["within"][1]) if "within" in t else 0.0
         if "count" not in t or "within" not in t:
             f.error("threshold needs 'count' and 'within'", m["threshold"][1])
     context = 0
     if "context" in m:
-        c = _mapping(f, m["context"][1], "context") or {}
-        _check_keys(f, c, ("lines",), "context")
-        context = min(_positive_int(f, c["lines"][1], "context.lines"), 500) if "lines" in c else 0
+        c = yn.mapping(f, m["context"][1], "context") or {}
+        yn.check_keys(f, c, ("lines",), "context")
+        context = min(yn.positive_int(f, c["lines"][1], "context.lines"), 500) if "lines" in c else 0
     followed = _window(f, m["followed_by"][1], "followed_by") if "followed_by" in m else None
     absent = _window(f, m["not_followed_by"][1], "not_followed_by") if "not_followed_by" in m else None
     if followed and absent:
         f.error("use followed_by or not_followed_by, not both", node)
-    return Correlation(_strings(f, m, "group_by"), count, within, followed, absent, context)
+    return Correlation(yn.strings(f, m, "group_by"), count, within, followed, absent, context)
 
 
-def _example(f: _File, node: yaml.Node) -> Example | None:
+def _example(f: yn.File, node: yaml.Node) -> Example | None:
     if isinstance(node, yaml.ScalarNode):
-        return Example((str(_value(node)),), {}, None, f.at(node))
-    m = _mapping(f, node, "an example")
+        return Example((str(yn.node_value(node)),), {}, None, f.at(node))
+    m = yn.mapping(f, node, "an example")
     if m is None:
         return None
-    _check_keys(f, m, ("line", "lines", "captures", "format"), "an example")
+    yn.check_keys(f, m, ("line", "lines", "captures", "format"), "an example")
     if ("line" in m) == ("lines" in m):
         f.error("an example needs exactly one of 'line' or 'lines'", node)
         return None
-    lines = (_text(f, m, "line"),) if "line" in m else _strings(f, m, "lines")
-    captures = _value(m["captures"][1]) if "captures" in m else {}
+    lines = (yn.text(f, m, "line"),) if "line" in m else yn.strings(f, m, "lines")
+    captures = yn.node_value(m["captures"][1]) if "captures" in m else {}
     if not isinstance(captures, dict):
         f.error("'captures' must be a mapping of name: value", m["captures"][1])
         captures = {}
-    fmt = _text(f, m, "format") or None
+    fmt = yn.text(f, m, "format") or None
     return Example(lines, {str(k): str(v) for k, v in captures.items()}, fmt, f.at(node))
 
 
-def _examples(f: _File, node: yaml.Node) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
-    m = _mapping(f, node, "examples") or {}
-    _check_keys(f, m, ("match", "no-match"), "examples")
+def _examples(f: yn.File, node: yaml.Node) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
+    m = yn.mapping(f, node, "examples") or {}
+    yn.check_keys(f, m, ("match", "no-match"), "examples")
     out: list[tuple[Example, ...]] = []
     for key in ("match", "no-match"):
         items: list[Example] = []
@@ -298,49 +173,49 @@ def _examples(f: _File, node: yaml.Node) -> tuple[tuple[Example, ...], tuple[Exa
     return out[0], out[1]
 
 
-def _rule(f: _File, node: yaml.Node, stem: str | None) -> Rule | None:
-    m = _mapping(f, node, "a rule")
+def _rule(f: yn.File, node: yaml.Node, stem: str | None) -> Rule | None:
+    m = yn.mapping(f, node, "a rule")
     if m is None:
         return None
     before = len(f.errors)
-    _check_keys(f, m, _KEYS, "a rule")
+    yn.check_keys(f, m, _KEYS, "a rule")
     for key in _REQUIRED:
         if key not in m:
             f.error(f"missing required key {key!r}", node)
     if len(f.errors) > before and any(k not in m for k in _REQUIRED):
         return None
-    rule_id = _text(f, m, "id")
+    rule_id = yn.text(f, m, "id")
     if not _ID.match(rule_id):
         f.error(f"id {rule_id!r} must be kebab-case: lower-case letters, digits and '-'", m["id"][1])
     elif stem is not None and rule_id != stem:
         f.error(f"id {rule_id!r} must equal the file name {stem!r}", m["id"][1])
-    severity = _text(f, m, "severity")
+    severity = yn.text(f, m, "severity")
     if severity not in SEVERITIES:
         f.error(f"severity {severity!r} must be one of {', '.join(SEVERITIES)}", m["severity"][1])
-    category = _text(f, m, "category")
+    category = yn.text(f, m, "category")
     if not _ID.match(category):
         f.error(f"category {category!r} must be kebab-case", m["category"][1])
     expr = _expression(f, m["match"][1], "match")
     correlation = _correlation(f, m["correlate"][1]) if "correlate" in m else None
     ex_match, ex_no = _examples(f, m["examples"][1]) if "examples" in m else ((), ())
-    fingerprint = _strings(f, m, "fingerprint") if "fingerprint" in m else None
+    fingerprint = yn.strings(f, m, "fingerprint") if "fingerprint" in m else None
     if len(f.errors) > before or expr is None:
         return None
     info = RuleInfo(
-        id=rule_id, title=_text(f, m, "title"), severity=severity, category=category,
-        tags=_strings(f, m, "tags"), diagnosis=_text(f, m, "diagnosis"), fix=_text(f, m, "fix"),
-        why=_text(f, m, "why"), references=_strings(f, m, "references"), retryable=_bool(f, m, "retryable"),
-        generic=_bool(f, m, "generic"), source=f.path,
+        id=rule_id, title=yn.text(f, m, "title"), severity=severity, category=category,
+        tags=yn.strings(f, m, "tags"), diagnosis=yn.text(f, m, "diagnosis"), fix=yn.text(f, m, "fix"),
+        why=yn.text(f, m, "why"), references=yn.strings(f, m, "references"), retryable=yn.boolean(f, m, "retryable"),
+        generic=yn.boolean(f, m, "generic"), source=f.path,
     )
-    message = _text(f, m, "message", info.title)
-    return Rule(info, expr, message, _strings(f, m, "supersedes"), fingerprint, correlation,
+    message = yn.text(f, m, "message", info.title)
+    return Rule(info, expr, message, yn.strings(f, m, "supersedes"), fingerprint, correlation,
                 ex_match, ex_no, f.at(node))
 
 
 def _parse_file(path: str, text: str, single_rule_stem: str | None) -> tuple[list[Rule], list[RuleError]]:
-    f = _File(path, text)
+    f = yn.File(path, text)
     try:
-        root = yaml.compose(text, Loader=_Loader)
+        root = yn.compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
@@ -348,9 +223,9 @@ def _parse_file(path: str, text: str, single_rule_stem: str | None) -> tuple[lis
     if root is None:
         return [], [RuleError("empty rule file", Location(path))]
     rules: list[Rule] = []
-    if isinstance(root, yaml.MappingNode) and any(_value(k) == "rules" for k, _ in root.value):
-        m = _mapping(f, root, "a rule file") or {}
-        _check_keys(f, m, ("rules",), "a rule file")
+    if isinstance(root, yaml.MappingNode) and any(yn.node_value(k) == "rules" for k, _ in root.value):
+        m = yn.mapping(f, root, "a rule file") or {}
+        yn.check_keys(f, m, ("rules",), "a rule file")
         seq = m["rules"][1]
         if not isinstance(seq, yaml.SequenceNode):
             f.error("'rules' must be a list of rules", seq)
