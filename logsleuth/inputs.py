@@ -2,13 +2,13 @@
 
 Paths become Inputs (stdin, files, directory walks, tar members, native journal files, rotated
 sets oldest first); an opened Input knows its format (detected from its first block or forced),
-its parse context and a lazy stream of blocks. Decompression (gzip, bzip2, xz, zstd) is chosen by
-magic bytes and runs incrementally, so stdin is streamed and a truncated archive still yields what
-came before the fault. Nothing here raises for bad input: problems go to Diagnostics.
+its parse context and a lazy stream of blocks. Compressed inputs are inflated on the way
+(logsleuth.decompress), blocks are aligned and long lines cut (logsleuth.blocks), and .journal
+files are read by logsleuth.sources.journal_file. Nothing here raises for bad input: problems go
+to Diagnostics.
 """
 from __future__ import annotations
 
-import bz2
 import fnmatch
 import lzma
 import os
@@ -16,24 +16,23 @@ import re
 import sys
 import tarfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from datetime import timezone, tzinfo
 from itertools import chain
-from typing import IO, Any, Callable, Iterable, Iterator, Sequence
+from typing import IO, Callable, Iterable, Iterator, Sequence
 
 from logsleuth import sources
+from logsleuth.blocks import aligned, looks_binary
+from logsleuth.decompress import compression, decompressed, inflate
 from logsleuth.errors import Diagnostics, InputError, Location
-from logsleuth.model import Origin, Record
-from logsleuth.sources import Format, ParseContext
+from logsleuth.model import Record
+from logsleuth.sources import Format, ParseContext, journal_file
 
 STDIN = "<stdin>"
 _SAMPLE_LINES = 40
-_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
 _JOURNAL_MAGIC = b"LPKSHHRH"
 _COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
-# Control bytes that never appear in text logs (TAB, LF, CR, FF, ESC and RS are fine).
-_BINARY_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27, 30))
 
 
 @dataclass(frozen=True)
@@ -71,13 +70,6 @@ class Opened:
     records: Iterator[Record] | None = None
     bytes_read: int = 0
     lines_read: int = 0
-
-
-def _no_parse(lines: Iterable[bytes], ctx: ParseContext) -> Iterator[Record]:
-    return iter(())
-
-
-JOURNAL = Format("journal", lambda sample: None, _no_parse, description="native journal file (python-systemd)")
 
 
 # --- expand ------------------------------------------------------------------------------------
@@ -171,7 +163,7 @@ def _is_tar(path: str, head: bytes) -> bool:
     if kind is None:
         return False
     with open(path, "rb") as f:
-        first = b"".join(_limited(_inflate(_chunks(f, 1 << 16), kind, path, None), 512))
+        first = b"".join(_limited(inflate(_chunks(f, 1 << 16), kind, path, None), 512))
     return first[257:262] == b"ustar"
 
 
@@ -206,14 +198,15 @@ def open_input(inp: Input, opts: ReadOptions, diag: Diagnostics) -> Opened | Non
     stream = _raw_stream(inp, diag)
     if stream is None:
         return None
-    blocks = _aligned(_decoded(stream, inp.name, opts, diag), opts.max_line, diag)
+    raw = decompressed(_chunks(stream, opts.block_size), inp.name, diag)
+    blocks = aligned(raw, opts.max_line, diag)
     first = next(blocks, b"")
     sample = split_lines(first[: 1 << 16])[:_SAMPLE_LINES]
     if opts.input_format:
         fmt, reason = sources.get(opts.input_format), "forced with --input-format"
     else:
         fmt, reason = sources.detect(sample)
-    if fmt.name != "export" and _looks_binary(first):
+    if fmt.name != "export" and looks_binary(first):
         diag.warn("binary file skipped", Location(inp.name))
         return None
     ctx = ParseContext(path=inp.name, year=opts.year, tz=opts.tz, max_line=opts.max_line)
@@ -237,7 +230,7 @@ def open_range(path: str, fmt_name: str, start: int, end: int, opts: ReadOptions
 
     ctx = ParseContext(path=path, year=opts.year, tz=opts.tz, max_line=opts.max_line)
     opened = Opened(path, sources.get(fmt_name), "range of a parallel scan", ctx, iter(()))
-    opened.blocks = _counted(opened, _aligned(chunks(), opts.max_line, diag))
+    opened.blocks = _counted(opened, aligned(chunks(), opts.max_line, diag))
     return opened
 
 
@@ -272,137 +265,6 @@ def _chunks(stream: IO[bytes] | int, size: int) -> Iterator[bytes]:
             stream.close()
 
 
-def _decoded(stream: IO[bytes] | int, name: str, opts: ReadOptions, diag: Diagnostics) -> Iterator[bytes]:
-    chunks = _chunks(stream, opts.block_size)
-    head = b""
-    for chunk in chunks:
-        head += chunk
-        if not _maybe_magic(head):
-            break  # stop as soon as the start cannot be a magic number: a pipe is never waited on
-    kind = compression(head)
-    raw = chain([head], chunks) if head else chunks
-    return _inflate(raw, kind, name, diag) if kind else raw
-
-
-def _maybe_magic(head: bytes) -> bool:
-    """True while `head` is a proper prefix of a compression magic number (more bytes needed)."""
-    return any(len(head) < len(m) and m.startswith(head) for m in _MAGIC)
-
-
-def compression(head: bytes) -> str | None:
-    """The compression that `head` (a file's first bytes) announces: gzip, bzip2, xz, zstd or None."""
-    for magic, kind in _MAGIC.items():
-        if head.startswith(magic):
-            return kind
-    return None
-
-
-def _decompressor(kind: str) -> Any:
-    if kind == "gzip":
-        return zlib.decompressobj(wbits=31)
-    if kind == "bzip2":
-        return bz2.BZ2Decompressor()
-    if kind == "xz":
-        return lzma.LZMADecompressor()
-    import zstandard
-
-    return zstandard.ZstdDecompressor().decompressobj()
-
-
-def _decompress_errors() -> tuple[type[BaseException], ...]:
-    errors: tuple[type[BaseException], ...] = (zlib.error, lzma.LZMAError, OSError, EOFError, ValueError)
-    try:
-        import zstandard
-    except ImportError:  # pragma: no cover - zstandard is a dependency
-        return errors
-    return errors + (zstandard.ZstdError,)
-
-
-def _inflate(chunks: Iterable[bytes], kind: str, name: str, diag: Diagnostics | None) -> Iterator[bytes]:
-    """Decompress incrementally; concatenated members/streams continue; a fault ends the input
-    after what was decoded so far and is reported as partial input."""
-    d = _decompressor(kind)
-    total = 0
-    try:
-        for chunk in chunks:
-            while chunk:
-                if d.eof:
-                    d = _decompressor(kind)  # another gzip member / bzip2 stream follows
-                out = d.decompress(chunk)
-                total += len(out)
-                if out:
-                    yield out
-                chunk = d.unused_data if d.eof else b""
-                if not chunk.strip(b"\x00"):
-                    chunk = b""  # zero padding after the last member (tape-style blocking)
-    except _decompress_errors() as exc:
-        _partial(diag, f"corrupt {kind} data after {total} bytes ({exc})", name)
-        return
-    if not d.eof:
-        _partial(diag, f"truncated {kind} stream after {total} bytes", name)
-
-
-def _partial(diag: Diagnostics | None, message: str, name: str) -> None:
-    if diag is not None:
-        diag.input_error(InputError(message, Location(name), partial=True))
-
-
-def _aligned(chunks: Iterable[bytes], max_line: int, diag: Diagnostics) -> Iterator[bytes]:
-    """Newline-aligned blocks; a line longer than max_line is cut to max_line (the rest is skipped,
-    so memory stays bounded) and counted in diag.truncated_lines."""
-    carry = b""
-    skipping = False
-    for chunk in chunks:
-        if skipping:
-            nl = chunk.find(b"\n")
-            if nl < 0:
-                continue
-            chunk, skipping = chunk[nl + 1:], False
-        data = carry + chunk if carry else chunk
-        cut = data.rfind(b"\n") + 1
-        block, carry = data[:cut], data[cut:]
-        if block:
-            yield _cut_long_lines(block, max_line, diag) if len(block) > max_line else block
-        if len(carry) > max_line:
-            diag.truncated_lines += 1
-            yield carry[:max_line] + b"\n"
-            carry, skipping = b"", True
-    if carry:
-        yield _cut_long_lines(carry, max_line, diag) if len(carry) > max_line else carry
-
-
-def _cut_long_lines(block: bytes, max_line: int, diag: Diagnostics) -> bytes:
-    if not _may_hold_long_line(block, max_line):
-        return block
-    lines = block.split(b"\n")
-    out = []
-    for line in lines:
-        if len(line) > max_line:
-            diag.truncated_lines += 1
-            line = line[:max_line]
-        out.append(line)
-    return b"\n".join(out)
-
-
-def _may_hold_long_line(block: bytes, max_line: int) -> bool:
-    """Whether some line may exceed max_line, without splitting the block on the hot path.
-
-    A line longer than max_line covers a whole window of max_line // 2 bytes aligned to that
-    step, so a block where every such window holds a newline has no long line.
-    """
-    step = max(max_line // 2, 1)
-    return any(block.find(b"\n", i, i + step) < 0 for i in range(0, len(block) - step + 1, step))
-
-
-def _looks_binary(block: bytes) -> bool:
-    sample = block[:8192]
-    if not sample:
-        return False
-    # Text logs may hold a stray NUL or two; executables and compressed/random data are full of them.
-    control = len(sample) - len(sample.translate(None, _BINARY_BYTES))
-    return control * 20 > len(sample)
-
-
 def _counted(opened: Opened, blocks: Iterator[bytes]) -> Iterator[bytes]:
     for block in blocks:
         opened.bytes_read += len(block)
@@ -435,43 +297,16 @@ def records(opened: Opened) -> Iterator[Record]:
 # --- native journal files ------------------------------------------------------------------------
 
 def _open_journal(inp: Input, opts: ReadOptions, diag: Diagnostics) -> Opened | None:
-    try:
-        from systemd import journal
-    except ImportError:
-        diag.input_error(InputError(
-            "reading .journal files needs python-systemd: pip install 'logsleuth[journal]'",
-            Location(inp.name)))
-        return None
-    try:
-        reader = journal.Reader(files=[inp.path or inp.name], converters=_converters(journal))
-    except OSError as exc:
-        diag.input_error(InputError(f"not a readable journal file: {exc}", Location(inp.name)))
+    reader = journal_file.open_reader(inp.path or inp.name, inp.name, diag)
+    if reader is None:
         return None
     ctx = ParseContext(path=inp.name, year=opts.year, tz=opts.tz, max_line=opts.max_line)
-    opened = Opened(inp.name, JOURNAL, "native journal file (python-systemd)", ctx, iter(()))
-    opened.records = _journal_records(reader, opened)
+    opened = Opened(inp.name, journal_file.JOURNAL, journal_file.REASON, ctx, iter(()))
+    opened.records = _counted_entries(opened, journal_file.records(reader, inp.name))
     return opened
 
 
-def _converters(journal: Any) -> dict[str, Callable[[Any], Any]]:
-    # Keep every value as raw bytes so all modes normalise alike; __REALTIME_TIMESTAMP as int µs
-    # (the default converter gives a local-time datetime, formats.md §3 pitfalls).
-    conv: dict[str, Callable[[Any], Any]] = {k: _identity for k in journal.DEFAULT_CONVERTERS}
-    conv["__REALTIME_TIMESTAMP"] = int
-    conv["__MONOTONIC_TIMESTAMP"] = lambda m: str(m[0])
-    return conv
-
-
-def _identity(value: Any) -> Any:
-    return value
-
-
-def _journal_records(reader: Any, opened: Opened) -> Iterator[Record]:
-    from logsleuth.sources.journal_fields import record_from_fields
-
-    with reader:
-        for n, entry in enumerate(reader, 1):
-            record = record_from_fields(entry, Origin(opened.name, n), "journal", "")
-            record.raw = record.message
-            opened.lines_read = n
-            yield record
+def _counted_entries(opened: Opened, entries: Iterator[Record]) -> Iterator[Record]:
+    for n, record in enumerate(entries, 1):
+        opened.lines_read = n
+        yield record

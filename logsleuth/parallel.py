@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Iterator
 
 from logsleuth import inputs
+from logsleuth.decompress import compression
 from logsleuth.engine import Engine, Event, Hit, Tick
 from logsleuth.errors import Diagnostics
 from logsleuth.model import Origin
@@ -53,7 +54,7 @@ def eligible(opened: inputs.Opened, inp: inputs.Input, engine: Engine, jobs: int
             head = fh.read(6)
     except OSError:
         return False
-    return size >= MIN_SIZE and inputs.compression(head) is None
+    return size >= MIN_SIZE and compression(head) is None
 
 
 def ranges(path: str, fmt: Format, size: int | None = None) -> list[tuple[int, int]]:
