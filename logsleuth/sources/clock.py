@@ -20,9 +20,12 @@ _CACHE_MAX = 4096
 _iso_cache: dict[str, datetime | None] = {}
 
 
-def from_epoch_us(us: int) -> datetime:
-    """UTC datetime for microseconds since the epoch, exact (no float rounding)."""
-    return _EPOCH + timedelta(microseconds=us)
+def from_epoch_us(us: int) -> datetime | None:
+    """UTC datetime for microseconds since the epoch, exact (no float rounding); None past year 9999."""
+    try:
+        return _EPOCH + timedelta(microseconds=us)
+    except OverflowError:  # a damaged or hostile stamp, not a reason to stop reading
+        return None
 
 
 def zone(text: str) -> tzinfo | None:

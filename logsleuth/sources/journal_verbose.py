@@ -18,6 +18,8 @@ from logsleuth.text import clean, decode
 _HEADER = re.compile(r"^[A-Z][a-z]{2} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} \S+ \[(s=[^\]]*)\]$")
 _FIELD = re.compile(r"^    ([A-Za-z0-9_]+)=")
 
+_HEX = re.compile(r"[0-9a-fA-F]{1,16}")
+
 
 class _Entry:
     __slots__ = ("line", "fields", "raw", "last", "indent")
@@ -26,7 +28,8 @@ class _Entry:
         self.line = line
         self.fields: dict[str, object] = {"__CURSOR": cursor}
         parts = dict(p.split("=", 1) for p in cursor.split(";") if "=" in p)
-        if "t" in parts:
+        # The cursor's `t=` is the realtime stamp in hex; a damaged cursor just leaves it out.
+        if _HEX.fullmatch(parts.get("t", "")):
             self.fields["__REALTIME_TIMESTAMP"] = str(int(parts["t"], 16))
         self.raw = [raw]
         self.last = ""
