@@ -55,7 +55,9 @@ def analyze(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions = 
         diag.warn(f"correlation state was full: {correlator.dropped} pending event(s) dropped")
     return Report(
         findings=tuple(agg.findings()), rules=tuple(r.info for r in rules), inputs=tuple(summaries),
-        warnings=tuple(diag.warnings), errors=tuple(str(e) for e in diag.input_errors),
+        # A partly read input still gave its findings: a warning, as on stderr; an unreadable one is an error.
+        warnings=(*diag.warnings, *(str(e) for e in diag.input_errors if e.partial)),
+        errors=tuple(str(e) for e in diag.input_errors if not e.partial),
         truncated_lines=diag.truncated_lines, version=__version__,
         generated_at=datetime.now(timezone.utc).replace(microsecond=0),
     )
