@@ -9,17 +9,16 @@ parsed records' messages. Probes without literals run on every record.
 from __future__ import annotations
 
 from bisect import bisect_right
-from itertools import accumulate
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Iterator, Sequence, Union
 
+from logsleuth import entries
 from logsleuth.expr import Expression
 from logsleuth.inputs import Opened, records
 from logsleuth.model import Record
 from logsleuth.rules import Rule
 from logsleuth.scanner import make_scanner
-from logsleuth.sources import Format
 from logsleuth.text import clean_bytes
 
 MAIN, FOLLOW = "main", "follow"
@@ -212,7 +211,7 @@ class Engine:
             if block is None:
                 break
             chunk = carry + block if carry else block
-            cut = _last_entry_start(chunk, fmt) if fmt.continuation else len(chunk)
+            cut = entries.last_entry_start(chunk, fmt) if fmt.continuation else len(chunk)
             if cut == 0 and len(chunk) > _MAX_CARRY:
                 cut = len(chunk)  # one endless entry: match it in pieces rather than hold it all
             chunk, carry = chunk[:cut], chunk[cut:]
@@ -226,96 +225,28 @@ class Engine:
         cleaned = clean_bytes(chunk)
         candidates = self.scanner.candidates(cleaned)
         if candidates:
-            yield from self._match_entries(chunk, _entry_starts(chunk, cleaned, candidates, opened.format),
+            yield from self._match_entries(chunk, entries.entry_starts(chunk, cleaned, candidates, opened.format),
                                            line_base, opened)
         if self.needs_clock:
             last = chunk.rfind(b"\n", 0, len(chunk) - 1) + 1
             yield from _tick(opened, [chunk[last:].rstrip(b"\n")], line_base + chunk.count(b"\n", 0, last))
 
-    def _match_entries(self, chunk: bytes, entries: dict[int, set[int]], line_base: int,
+    def _match_entries(self, chunk: bytes, heads: dict[int, set[int]], line_base: int,
                        opened: Opened) -> Iterator[Event]:
         """Parse and evaluate each candidate entry, given by its head line's offset in `chunk`."""
         fmt, pos, lineno = opened.format, 0, line_base
-        for head in sorted(entries):
-            end = _entry_end(chunk, head, fmt)
+        for head in sorted(heads):
+            end = entries.entry_end(chunk, head, fmt)
             lineno += chunk.count(b"\n", pos, head)
             pos = head
             opened.ctx.line = lineno
             for rec in fmt.parse(chunk[head:end].split(b"\n"), opened.ctx):
-                hits = self.evaluate(rec, self._probes_for(entries[head]))
+                hits = self.evaluate(rec, self._probes_for(heads[head]))
                 for h in hits:
                     n = self._context_lines(h)
                     if n:
-                        h.context.extend(l.decode("utf-8", "replace") for l in _lines_after(chunk, end, n))
+                        h.context.extend(l.decode("utf-8", "replace") for l in entries.lines_after(chunk, end, n))
                 yield from hits
-
-
-def _line_end(chunk: bytes, start: int) -> int:
-    end = chunk.find(b"\n", start)
-    return len(chunk) if end < 0 else end
-
-
-def _entry_starts(chunk: bytes, cleaned: bytes, candidates: list[tuple[int, int, frozenset[int]]],
-                  fmt: Format) -> dict[int, set[int]]:
-    """Offsets in `chunk` of the entries holding candidate lines, with the literal ids found in each.
-
-    Candidates are offsets in `cleaned`; when cleaning removed escapes the two differ, and lines
-    are matched up by number instead (only blocks that hold escapes pay for the split).
-    """
-    if cleaned is chunk:
-        starts = [start for start, _end, _ids in candidates]
-    else:
-        offsets = [0, *accumulate(len(line) + 1 for line in chunk.split(b"\n"))]
-        pos = number = 0
-        starts = []
-        for start, _end, _ids in candidates:
-            number += cleaned.count(b"\n", pos, start)
-            pos = start
-            starts.append(offsets[number])
-    entries: dict[int, set[int]] = {}
-    for start, (_s, _e, ids) in zip(starts, candidates):
-        entries.setdefault(_entry_head(chunk, start, fmt), set()).update(ids)
-    return entries
-
-
-def _entry_head(chunk: bytes, start: int, fmt: Format) -> int:
-    cont = fmt.continuation
-    while cont is not None and start > 0 and cont(chunk[start:_line_end(chunk, start)]):
-        start = chunk.rfind(b"\n", 0, start - 1) + 1
-    return start
-
-
-def _entry_end(chunk: bytes, head: int, fmt: Format) -> int:
-    """Offset of the newline ending the entry that starts at `head` (continuation lines included)."""
-    end = _line_end(chunk, head)
-    cont = fmt.continuation
-    while cont is not None and end + 1 < len(chunk):
-        nxt = _line_end(chunk, end + 1)
-        if not cont(chunk[end + 1:nxt]):
-            break
-        end = nxt
-    return end
-
-
-def _lines_after(chunk: bytes, end: int, n: int) -> list[bytes]:
-    out: list[bytes] = []
-    while len(out) < n and end + 1 < len(chunk):
-        nxt = _line_end(chunk, end + 1)
-        out.append(chunk[end + 1:nxt])
-        end = nxt
-    return out
-
-
-def _last_entry_start(chunk: bytes, fmt: Format) -> int:
-    """Offset of the last entry's head line, so a block never splits an entry's continuation lines."""
-    cont = fmt.continuation
-    assert cont is not None
-    end = len(chunk) - 1 if chunk.endswith(b"\n") else len(chunk)
-    while True:
-        start = chunk.rfind(b"\n", 0, end) + 1
-        if start == 0 or not cont(chunk[start:end]):
-            return start if start > 0 or not cont(chunk[:end]) else 0
-        end = start - 1
 
 
 def _tick(opened: Opened, lines: list[bytes], lineno: int) -> Iterator[Tick]:
