@@ -183,3 +183,57 @@ def test_readme_excerpts_are_real_output(logsleuth_cmd):
                    "--format", "markdown", cwd=ROOT).stdout
     for line in markdown.splitlines()[:5]:
         assert line in readme, f"README's Markdown excerpt is stale: {line!r}"
+
+
+def test_rule_selection_env_only_and_skip(logsleuth_cmd, tmp_path):
+    (tmp_path / "my-marker.yaml").write_text(
+        "id: my-marker\ntitle: Marker seen\nseverity: critical\ncategory: custom\ntags: [mine]\n"
+        "match: message ~ /MARKER-42/\n")
+    log = tmp_path / "x.log"
+    log.write_text("2024-03-10T12:00:00+0000 ci1 app[1]: MARKER-42 here\n" + DNS)
+    env = {**__import__("os").environ, "LOGSLEUTH_RULES": str(tmp_path)}
+
+    def ids(*args):
+        out = run(logsleuth_cmd, "scan", log, "--format", "json", "--fail-on", "none", *args, env=env)
+        assert out.returncode == 0, out.stderr
+        return sorted(f["rule_id"] for f in json.loads(out.stdout)["findings"])
+
+    assert ids() == ["dns-no-such-host", "my-marker"]
+    assert ids("--only", "mine") == ["my-marker"]
+    assert ids("--only", "dns,custom", "--skip", "my-marker") == ["dns-no-such-host"]
+    assert ids("--no-builtin") == ["my-marker"]
+    assert run(logsleuth_cmd, "scan", log, "--only", "nothing-like-this", env=env).returncode == 2
+
+
+def test_verbose_says_which_format_and_why(logsleuth_cmd):
+    out = run(logsleuth_cmd, "scan", SAMPLE, "-v", "-q", "--fail-on", "none")
+    assert f"logsleuth: {SAMPLE}: format short-iso (" in out.stderr
+    forced = run(logsleuth_cmd, "parse", SAMPLE, "-v", "--input-format", "plain")
+    assert "format plain (forced with --input-format)" in forced.stderr
+    assert json.loads(forced.stdout.splitlines()[0])["format"] == "plain"
+    bad = run(logsleuth_cmd, "parse", SAMPLE, "--input-format", "nope")
+    assert bad.returncode == 2 and "unknown format 'nope'" in bad.stderr
+
+
+def test_custom_template_and_its_errors(logsleuth_cmd, tmp_path):
+    good = tmp_path / "brief.txt.j2"
+    good.write_text("{% for f in findings %}{{ f.rule_id }} x{{ f.count }}\n{% endfor %}")
+    out = run(logsleuth_cmd, "scan", SAMPLE, "--template", good, "--fail-on", "none")
+    assert out.returncode == 0 and "dns-no-such-host x2" in out.stdout.splitlines()
+    bad = tmp_path / "bad.txt.j2"
+    bad.write_text("line one\n{% for f in findings %}{{ f.nope }}{% endfor %}\n")
+    err = run(logsleuth_cmd, "scan", SAMPLE, "--template", bad, "--fail-on", "none")
+    assert err.returncode == 2 and "bad.txt.j2:2" in err.stderr and "Traceback" not in err.stderr
+
+
+def test_output_file_and_year_zone_options(logsleuth_cmd, tmp_path):
+    log = tmp_path / "short.log"
+    log.write_text("Dec 31 23:59:59 ci1 gitlab-runner[812]: ERROR: Checking for jobs... forbidden   runner=abcd1234\n"
+                   "Jan 01 00:00:01 ci1 gitlab-runner[812]: ERROR: Checking for jobs... forbidden   runner=abcd1234\n")
+    out_path = tmp_path / "report.json"
+    out = run(logsleuth_cmd, "scan", log, "--format", "json", "-o", out_path, "--year", "2023", "--tz", "Europe/Berlin")
+    assert out.returncode == 1 and out.stdout == ""
+    (f,) = json.loads(out_path.read_text())["findings"]
+    # Berlin is UTC+1 in winter; the second line rolled over into 2024.
+    assert (f["first_seen"], f["last_seen"]) == ("2023-12-31T22:59:59Z", "2023-12-31T23:00:01Z")
+    assert run(logsleuth_cmd, "scan", log, "--tz", "Mars/Olympus").returncode == 2
