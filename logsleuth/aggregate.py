@@ -83,13 +83,15 @@ class Aggregator:
         self.evidence_limit = evidence_limit
         self._accs: dict[tuple[str, str], _Acc] = {}
 
-    def add(self, match: Match) -> None:
+    def add(self, match: Match) -> Finding | None:
+        """Count `match` in; the finding so far when this match is its first (for live output)."""
         captures = _captures(match)
         key = (match.rule.id, fingerprint(match.rule.id, captures, match.rule.fingerprint))
         acc = self._accs.get(key)
         evidence = [evidence_of(h) for h in match.hits]
         times = [h.record.ts for h in match.hits if h.record.ts is not None]
         first, last = (min(times), max(times)) if times else (None, None)
+        new = acc is None
         if acc is None:
             acc = self._accs[key] = _Acc(match)
         elif _order(evidence[0]) < _order(evidence_of(acc.match.hit)):
@@ -97,6 +99,7 @@ class Aggregator:
         acc.count += 1
         acc.first, acc.last = _min_ts(acc.first, first), _max_ts(acc.last, last)
         self._keep(acc, evidence)
+        return _finding(key[1], acc) if new else None
 
     def _keep(self, acc: _Acc, evidence: list[Evidence]) -> None:
         merged = acc.evidence + [e for e in evidence if e not in acc.evidence]
@@ -120,17 +123,19 @@ class Aggregator:
 
     def findings(self) -> list[Finding]:
         """Findings, most severe first, then earliest, then by rule id."""
-        out = []
-        for (rule_id, fp), acc in self._accs.items():
-            rule, captures = acc.match.rule, _captures(acc.match)
-            out.append(Finding(
-                rule=rule.info, message=render_message(rule.message, captures, acc.match.hit.record),
-                fingerprint=fp, count=acc.count, first_seen=acc.first, last_seen=acc.last,
-                variables=dict(sorted(captures.items())), evidence=tuple(acc.evidence),
-            ))
+        out = [_finding(fp, acc) for (_rule_id, fp), acc in self._accs.items()]
         rank = {s: i for i, s in enumerate(SEVERITIES)}
         out.sort(key=lambda f: (-rank[f.severity], f.first_seen or _EPOCH, f.rule_id, f.fingerprint))
         return out
+
+
+def _finding(fp: str, acc: _Acc) -> Finding:
+    rule, captures = acc.match.rule, _captures(acc.match)
+    return Finding(
+        rule=rule.info, message=render_message(rule.message, captures, acc.match.hit.record),
+        fingerprint=fp, count=acc.count, first_seen=acc.first, last_seen=acc.last,
+        variables=dict(sorted(captures.items())), evidence=tuple(acc.evidence),
+    )
 
 
 def _captures(match: Match) -> dict[str, str]:

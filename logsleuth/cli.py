@@ -332,6 +332,17 @@ def _write(path: str | None, text: str) -> None:
         raise LogsleuthError(f"cannot write report: {exc.strerror}", None) from exc
 
 
+def _live_printer(fmt: str, options: Any) -> Any:
+    """The callback that prints one finding when it is first seen: a short alert, or an ndjson line."""
+    from logsleuth.model import Report
+    from logsleuth.render import render
+
+    def show(finding: Any) -> None:
+        one = Report(findings=(finding,), rules=(finding.rule,))
+        _write(None, render(one, "alert" if fmt == "text" else fmt, options=options))
+    return show
+
+
 def fails(report: Any, fail_on: str) -> bool:
     """Whether a finding at or above `fail_on` exists (`none` never fails)."""
     from logsleuth.model import SEVERITIES
@@ -364,18 +375,21 @@ def fails(report: Any, fail_on: str) -> bool:
 @click.option("--cq-path", metavar="PATH", help="location.path for Code Quality entries.")
 @click.option("--no-redact", is_flag=True, help="Keep tokens and passwords in reports (never for MR notes).")
 @click.option("-q", "--quiet", is_flag=True, help="Text report: summary only.")
+@click.option("--live", is_flag=True,
+              help="Print each finding as soon as it is seen (for `journalctl -f`), the report at the end.")
 def scan(inputs: tuple[str, ...], input_format: str | None, year: int | None, tz: str | None,
          include: tuple[str, ...], exclude: tuple[str, ...], verbose: int, rule_dirs: tuple[str, ...],
          no_builtin: bool, only: tuple[str, ...], skip: tuple[str, ...], fmt: str, output: str | None,
          reports: tuple[str, ...], fail_on: str, backend: str, jobs: int, evidence_limit: int, template: str | None,
-         template_dir: str | None, cq_path: str | None, no_redact: bool, quiet: bool) -> None:
+         template_dir: str | None, cq_path: str | None, no_redact: bool, quiet: bool, live: bool) -> None:
     """Scan INPUTS (default: stdin) for known failures and report them."""
     from logsleuth.pipeline import ScanOptions, analyze
-    from logsleuth.redact import redact_report
     from logsleuth.render import FORMATS, RenderOptions, render
 
     if fmt not in FORMATS and template is None:
         raise click.BadParameter(f"{fmt!r} is not one of {', '.join(FORMATS)}", param_hint="--format")
+    if live and fmt not in ("text", "ndjson"):
+        raise click.BadParameter("--live prints text or ndjson", param_hint="--format")
     specs = _report_specs(reports)
     opts = read_options(input_format, year, tz, include, exclude)
     selected = load_rules(rule_dirs, no_builtin, only, skip)
@@ -385,13 +399,12 @@ def scan(inputs: tuple[str, ...], input_format: str | None, year: int | None, tz
         if verbose:
             click.echo(f"logsleuth: {opened.name}: format {opened.format.name} ({opened.reason})", err=True)
 
-    jobs = jobs or min(os.cpu_count() or 1, 8)
-    report = analyze(list(inputs) or ["-"], selected, ScanOptions(opts, backend, evidence_limit, jobs), diag, said)
-    if not no_redact:
-        report = redact_report(report)
     base = RenderOptions(template_dir=template_dir, cq_path=cq_path, redact=not no_redact,
                          verbosity=-1 if quiet else min(verbose, 1))
     main_options = dataclasses.replace(base, color=_use_color(output), template=template)
+    jobs = jobs or min(os.cpu_count() or 1, 8)
+    report = analyze(list(inputs) or ["-"], selected, ScanOptions(opts, backend, evidence_limit, jobs, live), diag,
+                     said, _live_printer(fmt, main_options) if live else None)
     _write(output, render(report, fmt, options=main_options))
     for rfmt, path in specs:
         _write(path, render(report, rfmt, options=base))

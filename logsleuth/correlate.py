@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Iterator
 
-from logsleuth.engine import FOLLOW, Event, Hit, Tick
+from logsleuth.engine import FOLLOW, Event, Hit, Hits, Tick
 from logsleuth.rules import Correlation, Rule
 
 GroupKey = tuple[Any, ...]
@@ -67,20 +67,12 @@ class Correlator:
         self._now: datetime | None = None
 
     def run(self, events: Iterable[Event]) -> Iterator[Match]:
-        """Matches for a stream of events. The hits of one record arrive together: a sequence
-        completed by that record goes first, so its `supersedes` can hide rules on the record."""
-        batch: list[Hit] = []
+        """Matches for a stream of events, each decided as soon as its event arrives."""
         for ev in events:
-            if batch and (isinstance(ev, Tick) or ev.record is not batch[0].record):
-                yield from self._record(batch)
-                batch = []
-            if isinstance(ev, Tick):
-                yield from self.feed(ev)
-            else:
-                batch.append(ev)
-        yield from self._record(batch)
+            yield from (self.feed(ev) if isinstance(ev, Tick) else self._record(ev))
 
-    def _record(self, hits: list[Hit]) -> Iterator[Match]:
+    def _record(self, hits: Hits) -> Iterator[Match]:
+        # A sequence completed by this record goes first, so its `supersedes` can hide rules on it.
         if len(hits) == 1:
             yield from self.feed(hits[0])
             return
@@ -94,7 +86,7 @@ class Correlator:
             if h.probe.role != FOLLOW and h.rule.id not in hidden:
                 yield from self.feed(h)
 
-    def feed(self, event: Event) -> Iterator[Match]:
+    def feed(self, event: Hit | Tick) -> Iterator[Match]:
         if isinstance(event, Tick):
             yield from self._advance(event.ts)
             return

@@ -56,7 +56,11 @@ class Tick:
     ts: datetime
 
 
-Event = Union[Hit, Tick]
+# One record's hits travel together: the correlator must see all of them before deciding
+# (a sequence completed on the record may supersede a rule on it), and a live stream must not
+# wait for the next record to learn that this one is complete.
+Hits = tuple[Hit, ...]
+Event = Union[Hits, Tick]
 
 
 def is_windowed(rule: Rule) -> bool:
@@ -68,7 +72,11 @@ def is_windowed(rule: Rule) -> bool:
 class Engine:
     """Rules compiled into probes and one literal scanner; `match` turns inputs into hits."""
 
-    def __init__(self, rules: Sequence[Rule], backend: str = "auto") -> None:
+    def __init__(self, rules: Sequence[Rule], backend: str = "auto", live: bool = False) -> None:
+        # live: a followed stream (`journalctl -f`) pauses for minutes; nothing may wait for more
+        # input, so records are matched one by one and a block's last entry is not held back.
+        self.live = live
+        self._batch = 1 if live else _BATCH
         self.rules = list(rules)
         probes: list[Probe] = []
         for r in self.rules:
@@ -144,7 +152,7 @@ class Engine:
         batch: list[Record] = []
         for rec in records:
             batch.append(rec)
-            if len(batch) >= _BATCH:
+            if len(batch) >= self._batch:
                 yield from self._match_batch(batch)
                 batch = []
         if batch:
@@ -166,7 +174,7 @@ class Engine:
         # A hit that asks for the lines after it is held back until they have been read, and
         # so are the hits behind it, to keep input order.
         context_wanted: list[Hit] = []
-        held: list[Hit] = []
+        held: list[Hits] = []
         for i, rec in enumerate(batch):
             if context_wanted:
                 self._feed_context(context_wanted, rec.raw or rec.message)
@@ -178,10 +186,12 @@ class Engine:
                 continue
             hits = self.evaluate(rec, self._probes_for(line_ids or ()))
             context_wanted += [h for h in hits if self._context_lines(h)]
+            if not hits:
+                continue
             if context_wanted or held:
-                held += hits
+                held.append(tuple(hits))
             else:
-                yield from hits
+                yield tuple(hits)
         yield from held
         if self.needs_clock:
             ts = _last_ts(batch)
@@ -211,7 +221,7 @@ class Engine:
             if block is None:
                 break
             chunk = carry + block if carry else block
-            cut = entries.last_entry_start(chunk, fmt) if fmt.continuation else len(chunk)
+            cut = entries.last_entry_start(chunk, fmt) if fmt.continuation and not self.live else len(chunk)
             if cut == 0 and len(chunk) > _MAX_CARRY:
                 cut = len(chunk)  # one endless entry: match it in pieces rather than hold it all
             chunk, carry = chunk[:cut], chunk[cut:]
@@ -246,7 +256,8 @@ class Engine:
                     n = self._context_lines(h)
                     if n:
                         h.context.extend(l.decode("utf-8", "replace") for l in entries.lines_after(chunk, end, n))
-                yield from hits
+                if hits:
+                    yield tuple(hits)
 
 
 def _tick(opened: Opened, lines: list[bytes], lineno: int) -> Iterator[Tick]:

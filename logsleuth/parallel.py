@@ -102,17 +102,14 @@ def match(engine: Engine, opened: inputs.Opened, path: str, opts: inputs.ReadOpt
     line_offset = 0
     with ctx.Pool(jobs) as pool:
         for result in pool.imap(_work, parts):
-            moved: set[int] = set()  # one record may come with several hits (rule and follow-up)
             for event in result.events:
                 if event[0] == "t":
                     yield Tick(event[1])
                     continue
-                _, index, record, captures, context = event
-                if id(record) not in moved:
-                    moved.add(id(record))
-                    o = record.origin
-                    record.origin = Origin(opened.name, o.line + line_offset, o.span)
-                yield Hit(probes[index], record, captures, context)
+                _, record, hits = event
+                o = record.origin
+                record.origin = Origin(opened.name, o.line + line_offset, o.span)
+                yield tuple(Hit(probes[index], record, captures, context) for index, captures, context in hits)
             line_offset += result.lines
             opened.lines_read += result.lines
             opened.bytes_read += result.bytes
@@ -131,6 +128,6 @@ def _work(part: tuple[str, str, inputs.ReadOptions, int, int]) -> _Result:
     for ev in engine.match(opened):
         if isinstance(ev, Tick):
             events.append(("t", ev.ts))
-        else:
-            events.append(("h", index[id(ev.probe)], ev.record, ev.captures, ev.context))
+        else:  # one record, sent once, with each hit's probe by index (closures do not pickle)
+            events.append(("h", ev[0].record, [(index[id(h.probe)], h.captures, h.context) for h in ev]))
     return _Result(events, opened.lines_read, opened.bytes_read, diag.truncated_lines, diag.warnings)

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from logsleuth import __version__, inputs, parallel
 from logsleuth.aggregate import Aggregator
-from logsleuth.correlate import Correlator
+from logsleuth.correlate import Correlator, Match
 from logsleuth.engine import Engine
 from logsleuth.errors import Diagnostics
-from logsleuth.model import InputSummary, Report
+from logsleuth.model import Finding, InputSummary, Report
 from logsleuth.rules import Rule
 
 
@@ -20,18 +20,21 @@ class ScanOptions:
     backend: str = "auto"
     evidence_limit: int = 5
     jobs: int = 1  # worker processes for big plain files (see parallel.py)
+    live: bool = False  # hand each match on at once (`journalctl -f`), see Engine
 
 
 def analyze(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions = ScanOptions(),
             diag: Diagnostics | None = None,
-            on_open: Callable[[inputs.Opened], None] | None = None) -> Report:
+            on_open: Callable[[inputs.Opened], None] | None = None,
+            on_finding: Callable[[Finding], None] | None = None) -> Report:
     """Scan `paths` ("-" is stdin) with `rules` and return the report.
 
     Input problems never stop the scan: they are collected in `diag` (and in the report), and
-    every finding made before a fault is kept.
+    every finding made before a fault is kept. `on_finding` sees each finding when its first
+    match is decided; in live mode an interrupt (Ctrl-C) ends the input, not the report.
     """
     diag = diag or Diagnostics()
-    engine = Engine(rules, options.backend)
+    engine = Engine(rules, options.backend, live=options.live)
     correlator = Correlator()
     agg = Aggregator(options.evidence_limit)
     summaries: list[InputSummary] = []
@@ -45,12 +48,14 @@ def analyze(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions = 
             events = parallel.match(engine, opened, inp.path or inp.name, options.read, diag, options.jobs)
         else:
             events = engine.match(opened)
-        for match in correlator.run(events):
-            agg.add(match)
+        try:
+            _collect(correlator.run(events), agg, on_finding)
+        except KeyboardInterrupt:
+            if not options.live:
+                raise
         summaries.append(InputSummary(opened.name, opened.format.name, opened.reason,
                                       opened.lines_read, opened.bytes_read))
-    for match in correlator.finish():
-        agg.add(match)
+    _collect(correlator.finish(), agg, on_finding)
     if correlator.dropped:
         diag.warn(f"correlation state was full: {correlator.dropped} pending event(s) dropped")
     return Report(
@@ -61,3 +66,10 @@ def analyze(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions = 
         truncated_lines=diag.truncated_lines, version=__version__,
         generated_at=datetime.now(timezone.utc).replace(microsecond=0),
     )
+
+
+def _collect(matches: Iterable[Match], agg: Aggregator, on_finding: Callable[[Finding], None] | None) -> None:
+    for match in matches:
+        new = agg.add(match)
+        if new is not None and on_finding is not None:
+            on_finding(new)

@@ -30,6 +30,7 @@ TEMPLATE_NAMES: dict[str, str] = {
     "ndjson": "ndjson.ndjson.j2",
     "junit": "junit.xml.j2",
     "sarif": "sarif.json.j2",
+    "alert": "alert.txt.j2",  # one finding as `scan --live` prints it when first seen
 }
 
 
@@ -51,7 +52,7 @@ def render(report: Report, fmt: str, *, options: RenderOptions) -> str:
 
     With options.template set, `fmt` may be any name: the template file defines the format.
     """
-    if fmt not in FORMATS and options.template is None:
+    if fmt not in TEMPLATE_NAMES and options.template is None:
         raise LogsleuthError(f"unknown report format {fmt!r} (choose from {', '.join(FORMATS)})")
     if options.redact:
         report = redact_report(report)

@@ -237,3 +237,63 @@ def test_output_file_and_year_zone_options(logsleuth_cmd, tmp_path):
     # Berlin is UTC+1 in winter; the second line rolled over into 2024.
     assert (f["first_seen"], f["last_seen"]) == ("2023-12-31T22:59:59Z", "2023-12-31T23:00:01Z")
     assert run(logsleuth_cmd, "scan", log, "--tz", "Mars/Olympus").returncode == 2
+
+
+def _read_until(stream, marker: str, seconds: float) -> str:
+    """What a live process has written to `stream` until `marker` appears (fails after `seconds`).
+
+    Reads the pipe's file descriptor directly: a buffered readline would pull in more than one
+    line and leave select() waiting for bytes that were already read.
+    """
+    import os
+    import selectors
+    import time
+
+    sel = selectors.DefaultSelector()
+    sel.register(stream, selectors.EVENT_READ)
+    seen, deadline = b"", time.monotonic() + seconds
+    while marker.encode() not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {marker!r} within {seconds}s; got {seen!r}"
+        if sel.select(left):
+            chunk = os.read(stream.fileno(), 65536)
+            assert chunk, f"stream ended before {marker!r}; got {seen!r}"
+            seen += chunk
+    return seen.decode()
+
+
+@pytest.mark.parametrize("ending", ["eof", "interrupt"])
+def test_live_mode_alerts_while_the_input_is_still_open(logsleuth_cmd, ending):
+    import signal
+
+    proc = subprocess.Popen([*logsleuth_cmd, "scan", "-", "--live", "--fail-on", "major"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        proc.stdin.write(HEALTHY + DNS)
+        proc.stdin.flush()
+        alert = _read_until(proc.stdout, "fix:", 20)  # printed while stdin stays open
+        assert "[CRITICAL] DNS lookup failed" in alert and "<stdin>:2:" in alert
+        if ending == "interrupt":
+            proc.send_signal(signal.SIGINT)  # Ctrl-C ends the input, not the report
+            proc.wait(timeout=20)  # it ends while its stdin is still open
+        rest, err = proc.communicate(timeout=20)  # (otherwise closing stdin is the end of input)
+    finally:
+        proc.kill()
+    assert "logsleuth: 1 finding, worst CRITICAL" in rest and "Traceback" not in err
+    assert proc.returncode == 1
+
+
+def test_live_mode_ndjson_streams_findings(logsleuth_cmd):
+    proc = subprocess.Popen([*logsleuth_cmd, "scan", "-", "--live", "--format", "ndjson"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        proc.stdin.write(DNS)
+        proc.stdin.flush()
+        first = json.loads(_read_until(proc.stdout, "\n", 20).splitlines()[0])
+        assert first["rule_id"] == "dns-no-such-host" and first["count"] == 1
+        rest, _ = proc.communicate(DNS, timeout=20)
+    finally:
+        proc.kill()
+    final = [json.loads(line) for line in rest.splitlines()]
+    assert [(f["rule_id"], f["count"]) for f in final] == [("dns-no-such-host", 2)]  # the final report follows
+    assert run(logsleuth_cmd, "scan", "-", "--live", "--format", "json", stdin=DNS).returncode == 2

@@ -186,7 +186,8 @@ def test_context_joins_the_lines_after_a_match_on_both_paths(tmp_path):
     path.write_text(OOM_TRACE)
     diag, opts = Diagnostics(), inputs.ReadOptions()
     (inp,) = inputs.expand([str(path)], opts, diag)
-    hits = [e for e in Engine(rules, "python").match(inputs.open_input(inp, opts, diag)) if hasattr(e, "context")]
+    events = Engine(rules, "python").match(inputs.open_input(inp, opts, diag))
+    hits = [h for ev in events if isinstance(ev, tuple) for h in ev]
     assert [h.context for h in hits] == [list(f.evidence[0].context)]
 
 
