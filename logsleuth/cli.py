@@ -343,6 +343,13 @@ def _live_printer(fmt: str, options: Any) -> Any:
     return show
 
 
+def _post_note(markdown: str) -> None:
+    from logsleuth import mrnote
+
+    done = mrnote.post(mrnote.target_from_env(os.environ), markdown)
+    click.echo(f"logsleuth: merge-request note {done}", err=True)
+
+
 def fails(report: Any, fail_on: str) -> bool:
     """Whether a finding at or above `fail_on` exists (`none` never fails)."""
     from logsleuth.model import SEVERITIES
@@ -375,13 +382,17 @@ def fails(report: Any, fail_on: str) -> bool:
 @click.option("--cq-path", metavar="PATH", help="location.path for Code Quality entries.")
 @click.option("--no-redact", is_flag=True, help="Keep tokens and passwords in reports (never for MR notes).")
 @click.option("-q", "--quiet", is_flag=True, help="Text report: summary only.")
+@click.option("--mr-note", is_flag=True,
+              help="Post the Markdown report as a note on this pipeline's merge request (always redacted; "
+                   "needs LOGSLEUTH_GITLAB_TOKEN).")
 @click.option("--live", is_flag=True,
               help="Print each finding as soon as it is seen (for `journalctl -f`), the report at the end.")
 def scan(inputs: tuple[str, ...], input_format: str | None, year: int | None, tz: str | None,
          include: tuple[str, ...], exclude: tuple[str, ...], verbose: int, rule_dirs: tuple[str, ...],
          no_builtin: bool, only: tuple[str, ...], skip: tuple[str, ...], fmt: str, output: str | None,
          reports: tuple[str, ...], fail_on: str, backend: str, jobs: int, evidence_limit: int, template: str | None,
-         template_dir: str | None, cq_path: str | None, no_redact: bool, quiet: bool, live: bool) -> None:
+         template_dir: str | None, cq_path: str | None, no_redact: bool, quiet: bool, mr_note: bool,
+         live: bool) -> None:
     """Scan INPUTS (default: stdin) for known failures and report them."""
     from logsleuth.pipeline import ScanOptions, analyze
     from logsleuth.render import FORMATS, RenderOptions, render
@@ -409,6 +420,8 @@ def scan(inputs: tuple[str, ...], input_format: str | None, year: int | None, tz
     for rfmt, path in specs:
         _write(path, render(report, rfmt, options=base))
     report_diagnostics(diag)
+    if mr_note:
+        _post_note(render(report, "markdown", options=dataclasses.replace(base, redact=True)))
     if diag.failed_inputs:
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_FINDINGS if fails(report, fail_on) else input_status(diag))
