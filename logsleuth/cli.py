@@ -332,6 +332,20 @@ def _write(path: str | None, text: str) -> None:
         raise LogsleuthError(f"cannot write report: {exc.strerror}", None) from exc
 
 
+def _moment(text: str | None, tz: tzinfo, hint: str) -> Any:
+    """An ISO 8601 date or date-time as an aware datetime, in `tz` when it names no zone."""
+    from datetime import datetime
+
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 date or time such as 2024-03-10T12:00",
+                                 param_hint=hint) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
 def _live_printer(fmt: str, options: Any) -> Any:
     """The callback that prints one finding when it is first seen: a short alert, or an ndjson line."""
     from logsleuth.model import Report
@@ -382,6 +396,9 @@ def fails(report: Any, fail_on: str) -> bool:
 @click.option("--cq-path", metavar="PATH", help="location.path for Code Quality entries.")
 @click.option("--no-redact", is_flag=True, help="Keep tokens and passwords in reports (never for MR notes).")
 @click.option("-q", "--quiet", is_flag=True, help="Text report: summary only.")
+@click.option("--since", metavar="TIME", help="Only events at or after TIME (ISO 8601, e.g. 2024-03-10 or "
+              "2024-03-10T12:00; zone --tz unless given).")
+@click.option("--until", metavar="TIME", help="Only events before TIME.")
 @click.option("--mr-note", is_flag=True,
               help="Post the Markdown report as a note on this pipeline's merge request (always redacted; "
                    "needs LOGSLEUTH_GITLAB_TOKEN).")
@@ -391,8 +408,8 @@ def scan(inputs: tuple[str, ...], input_format: str | None, year: int | None, tz
          include: tuple[str, ...], exclude: tuple[str, ...], verbose: int, rule_dirs: tuple[str, ...],
          no_builtin: bool, only: tuple[str, ...], skip: tuple[str, ...], fmt: str, output: str | None,
          reports: tuple[str, ...], fail_on: str, backend: str, jobs: int, evidence_limit: int, template: str | None,
-         template_dir: str | None, cq_path: str | None, no_redact: bool, quiet: bool, mr_note: bool,
-         live: bool) -> None:
+         template_dir: str | None, cq_path: str | None, no_redact: bool, quiet: bool, since: str | None,
+         until: str | None, mr_note: bool, live: bool) -> None:
     """Scan INPUTS (default: stdin) for known failures and report them."""
     from logsleuth.pipeline import ScanOptions, analyze
     from logsleuth.render import FORMATS, RenderOptions, render
@@ -414,8 +431,9 @@ def scan(inputs: tuple[str, ...], input_format: str | None, year: int | None, tz
                          verbosity=-1 if quiet else min(verbose, 1))
     main_options = dataclasses.replace(base, color=_use_color(output), template=template)
     jobs = jobs or min(os.cpu_count() or 1, 8)
-    report = analyze(list(inputs) or ["-"], selected, ScanOptions(opts, backend, evidence_limit, jobs, live), diag,
-                     said, _live_printer(fmt, main_options) if live else None)
+    window = dict(since=_moment(since, opts.tz, "--since"), until=_moment(until, opts.tz, "--until"))
+    report = analyze(list(inputs) or ["-"], selected, ScanOptions(opts, backend, evidence_limit, jobs, live, **window),
+                     diag, said, _live_printer(fmt, main_options) if live else None)
     _write(output, render(report, fmt, options=main_options))
     for rfmt, path in specs:
         _write(path, render(report, rfmt, options=base))

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from logsleuth import __version__, inputs, parallel
 from logsleuth.aggregate import Aggregator
 from logsleuth.correlate import Correlator, Match
-from logsleuth.engine import Engine
+from logsleuth.engine import Engine, Event, Tick
 from logsleuth.errors import Diagnostics
 from logsleuth.model import Finding, InputSummary, Report
 from logsleuth.rules import Rule
@@ -21,6 +21,8 @@ class ScanOptions:
     evidence_limit: int = 5
     jobs: int = 1  # worker processes for big plain files (see parallel.py)
     live: bool = False  # hand each match on at once (`journalctl -f`), see Engine
+    since: datetime | None = None  # only events at or after this time (events without a time are kept)
+    until: datetime | None = None  # only events before this time
 
 
 def analyze(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions = ScanOptions(),
@@ -48,6 +50,8 @@ def analyze(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions = 
             events = parallel.match(engine, opened, inp.path or inp.name, options.read, diag, options.jobs)
         else:
             events = engine.match(opened)
+        if options.since or options.until:
+            events = _between(events, options.since, options.until)
         try:
             _collect(correlator.run(events), agg, on_finding)
         except KeyboardInterrupt:
@@ -73,3 +77,14 @@ def _collect(matches: Iterable[Match], agg: Aggregator, on_finding: Callable[[Fi
         new = agg.add(match)
         if new is not None and on_finding is not None:
             on_finding(new)
+
+
+def _between(events: Iterable[Event], since: datetime | None, until: datetime | None) -> Iterator[Event]:
+    """Hits of records inside [since, until); a record without a timestamp cannot be judged and stays."""
+    for ev in events:
+        if isinstance(ev, Tick) or ev[0].record.ts is None:
+            yield ev
+            continue
+        ts = ev[0].record.ts
+        if (since is None or ts >= since) and (until is None or ts < until):
+            yield ev

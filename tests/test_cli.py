@@ -297,3 +297,19 @@ def test_live_mode_ndjson_streams_findings(logsleuth_cmd):
     final = [json.loads(line) for line in rest.splitlines()]
     assert [(f["rule_id"], f["count"]) for f in final] == [("dns-no-such-host", 2)]  # the final report follows
     assert run(logsleuth_cmd, "scan", "-", "--live", "--format", "json", stdin=DNS).returncode == 2
+
+
+def test_since_and_until_keep_events_of_a_time_window(logsleuth_cmd):
+    def ids(*args):
+        out = run(logsleuth_cmd, "scan", SAMPLE, "--format", "json", "--fail-on", "none", *args)
+        assert out.returncode == 0, out.stderr
+        return {f["rule_id"] for f in json.loads(out.stdout)["findings"]}
+
+    everything = ids()
+    late = ids("--since", "2024-03-10T12:10:00Z")
+    early = ids("--until", "2024-03-10T12:05")  # no zone: --tz, UTC by default
+    assert "dns-no-such-host" in everything and "dns-no-such-host" not in late | early
+    assert "gitlab-api-5xx" in late and "kernel-oom-killed-process" in early and not late & early
+    assert ids("--since", "2024-03-10T13:10", "--tz", "Europe/Berlin") == late  # 13:10 CET is 12:10 UTC
+    bad = run(logsleuth_cmd, "scan", SAMPLE, "--since", "yesterday")
+    assert bad.returncode == 2 and "ISO 8601" in bad.stderr
