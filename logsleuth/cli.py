@@ -64,6 +64,11 @@ def report_diagnostics(diag: Diagnostics) -> None:
         click.echo(f"logsleuth: warning: {diag.truncated_lines} over-long line(s) truncated for matching", err=True)
 
 
+def announce(opened: Any) -> None:
+    """`-v`: which format an input was read as, and why."""
+    click.echo(f"logsleuth: {opened.name}: format {opened.format.name} ({opened.reason})", err=True)
+
+
 def input_status(diag: Diagnostics) -> int:
     if diag.failed_inputs:
         return EXIT_ERROR
@@ -110,7 +115,7 @@ def parse(inputs: tuple[str, ...], input_format: str | None, year: int | None, t
             if opened is None:
                 continue
             if verbose:
-                click.echo(f"logsleuth: {opened.name}: format {opened.format.name} ({opened.reason})", err=True)
+                announce(opened)
             for record in inputs_mod.records(opened):
                 out.write(json.dumps(record_dict(record), ensure_ascii=False, default=str))
                 out.write("\n")
@@ -423,17 +428,13 @@ def scan(inputs: tuple[str, ...], input_format: str | None, year: int | None, tz
     selected = load_rules(rule_dirs, no_builtin, only, skip)
     diag = Diagnostics()
 
-    def said(opened: Any) -> None:
-        if verbose:
-            click.echo(f"logsleuth: {opened.name}: format {opened.format.name} ({opened.reason})", err=True)
-
     base = RenderOptions(template_dir=template_dir, cq_path=cq_path, redact=not no_redact,
                          verbosity=-1 if quiet else min(verbose, 1))
     main_options = dataclasses.replace(base, color=_use_color(output), template=template)
     jobs = jobs or min(os.cpu_count() or 1, 8)
     window = dict(since=_moment(since, opts.tz, "--since"), until=_moment(until, opts.tz, "--until"))
     report = analyze(list(inputs) or ["-"], selected, ScanOptions(opts, backend, evidence_limit, jobs, live, **window),
-                     diag, said, _live_printer(fmt, main_options) if live else None)
+                     diag, announce if verbose else None, _live_printer(fmt, main_options) if live else None)
     _write(output, render(report, fmt, options=main_options))
     for rfmt, path in specs:
         _write(path, render(report, rfmt, options=base))
