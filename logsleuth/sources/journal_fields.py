@@ -26,8 +26,11 @@ def field_text(value: Any) -> FieldValue:
     if isinstance(value, (bytes, bytearray)):
         return decode(bytes(value))
     if isinstance(value, list):
-        if value and all(isinstance(v, int) for v in value):
-            return decode(bytes(v & 0xFF for v in value))  # JSON byte array
+        if value and isinstance(value[0], int):
+            try:
+                return decode(bytes(value))  # a JSON byte array: bytes() checks every element in C
+            except (TypeError, ValueError):
+                pass
         return [field_text(v) for v in value]
     if value is None:
         return None
@@ -43,7 +46,8 @@ def _single(value: FieldValue) -> str | None:
 
 def record_from_fields(raw_fields: Mapping[str, Any], origin: Origin, fmt: str, raw: str) -> Record:
     """The normalized record of one journal entry given as a field mapping."""
-    fields: dict[str, FieldValue] = {k: field_text(v) for k, v in raw_fields.items()}
+    # Most values are already str: skip the call for them (this runs for every field of every entry).
+    fields: dict[str, FieldValue] = {k: v if type(v) is str else field_text(v) for k, v in raw_fields.items()}
     message_value = fields.pop("MESSAGE", None)
     message_raw = _single(message_value) or ""
     if message_raw.endswith("\n"):
