@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Sequence, Union
 
 from logsleuth import entries
 from logsleuth.expr import Expression
-from logsleuth.inputs import Opened, records
+from logsleuth.inputs import Opened, records, split_lines
 from logsleuth.model import Record
 from logsleuth.rules import Rule
 from logsleuth.scanner import make_scanner
@@ -142,10 +142,14 @@ class Engine:
 
     def match(self, opened: Opened) -> Iterator[Event]:
         """Hits (and clock ticks) for one opened input, in input order."""
-        if opened.records is None and opened.format.raw_message and not self.always:
-            yield from self._match_raw(opened)
-        else:
-            yield from self.match_records(records(opened))
+        if opened.records is None and not self.always:
+            if opened.format.raw_message:
+                yield from self._match_raw(opened)
+                return
+            if opened.format.message_of is not None:
+                yield from self._match_messages(opened)
+                return
+        yield from self.match_records(records(opened))
 
     def match_records(self, records: Iterable[Record]) -> Iterator[Event]:
         """The parsed path: every record is parsed; a block of messages is scanned for literals."""
@@ -158,19 +162,23 @@ class Engine:
         if batch:
             yield from self._match_batch(batch)
 
-    def _match_batch(self, batch: list[Record]) -> Iterator[Event]:
+    def _scan_texts(self, texts: list[str]) -> dict[int, set[int]]:
+        """Which of `texts` hold which literals: one scan over them joined into a block."""
         starts: list[int] = []
         parts: list[bytes] = []
         pos = 0
-        for rec in batch:
+        for text in texts:
             starts.append(pos)
-            b = rec.message.encode("utf-8", "replace")
+            b = text.encode("utf-8", "replace")
             parts.append(b)
             pos += len(b) + 1
-        block = b"\n".join(parts)
         found: dict[int, set[int]] = {}
-        for line_start, _end, ids in self.scanner.candidates(block) if self.literals else ():
+        for line_start, _end, ids in self.scanner.candidates(b"\n".join(parts)) if self.literals else ():
             found.setdefault(bisect_right(starts, line_start) - 1, set()).update(ids)
+        return found
+
+    def _match_batch(self, batch: list[Record]) -> Iterator[Event]:
+        found = self._scan_texts([rec.message for rec in batch])
         # A hit that asks for the lines after it is held back until they have been read, and
         # so are the hits behind it, to keep input order.
         context_wanted: list[Hit] = []
@@ -230,6 +238,31 @@ class Engine:
             carry_lines = carry.count(b"\n")
         if carry:
             yield from self._match_chunk(carry, first + opened.lines_read - carry_lines, opened)
+
+    def _match_messages(self, opened: Opened) -> Iterator[Event]:
+        """The message path (JSON lines): read each line's message cheaply, parse only candidates."""
+        fmt, first = opened.format, opened.ctx.line
+        message_of = fmt.message_of
+        assert message_of is not None
+        blocks = iter(opened.blocks)
+        while True:
+            before = opened.lines_read  # as in _match_raw: the block's first line number
+            block = next(blocks, None)
+            if block is None:
+                return
+            lines = split_lines(block)
+            found = self._scan_texts([message_of(line) for line in lines])
+            for i in sorted(found):
+                opened.ctx.line = first + before + i
+                for rec in fmt.parse(lines[i:i + 1], opened.ctx):
+                    hits = self.evaluate(rec, self._probes_for(found[i]))
+                    for h in hits:
+                        n = self._context_lines(h)
+                        h.context.extend(line.decode("utf-8", "replace") for line in lines[i + 1:i + 1 + n])
+                    if hits:
+                        yield tuple(hits)
+            if self.needs_clock:
+                yield from _tick(opened, lines[-1:], first + before + len(lines) - 1)
 
     def _match_chunk(self, chunk: bytes, line_base: int, opened: Opened) -> Iterator[Event]:
         cleaned = clean_bytes(chunk)

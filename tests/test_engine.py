@@ -168,3 +168,36 @@ def test_parallel_workers_give_the_single_pass_result(tmp_path, monkeypatch):
     split = analyze([str(path)], BUNDLED, ScanOptions(jobs=2))
     assert summary(split.findings) == summary(single.findings) and len(single.findings) >= 10
     assert split.inputs[0].lines == single.inputs[0].lines == path.read_text().count("\n")
+
+
+def json_corpus(seed: int) -> str:
+    """The short-iso corpus as `journalctl -o json` lines; coloured runner lines as byte arrays."""
+    import json
+
+    rnd = random.Random(seed)
+    out = []
+    for n, line in enumerate(corpus(seed).splitlines()):
+        if line.startswith(" "):
+            continue  # json has no continuation lines: a multi-line message is one string
+        _ts, host, rest = line.split(" ", 2)
+        ident, _, message = rest.partition(": ")
+        entry = {"__REALTIME_TIMESTAMP": str(1710072000_000000 + n * 1_000_000), "_HOSTNAME": host,
+                 "SYSLOG_IDENTIFIER": ident.split("[")[0], "PRIORITY": "6", "MESSAGE": message}
+        if rnd.random() < 0.2:  # journalctl writes any MESSAGE with a control character as bytes
+            entry["MESSAGE"] = list(("\x1b[0;33m" + message + "\x1b[0;m").encode())
+        out.append(json.dumps(entry))
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_json_message_path_agrees_with_full_parsing(tmp_path, seed):
+    from logsleuth import sources
+
+    path = tmp_path / "corpus.json"
+    path.write_text(json_corpus(seed))
+    assert sources.get("json").message_of is not None and not Engine(BUNDLED).always  # the message path runs
+    reference = scan_file(path, BUNDLED, "python", parsed=True, block_size=1 << 20)
+    assert len(reference) >= 10
+    for backend in ("python", "hyperscan"):
+        for block_size in (4096, 1 << 20):
+            assert scan_file(path, BUNDLED, backend, parsed=False, block_size=block_size) == reference

@@ -40,7 +40,10 @@ class Format:
     `raw_message`: the record's message is a substring of its cleaned raw lines, so the matcher may
     look for literals in raw blocks and parse only the lines that hold one. `continuation` tells a
     line that continues the entry above it (an indented journalctl line); None means every line
-    starts an entry.
+    starts an entry. `message_of`, for formats whose every line is one entry but whose raw text
+    hides the message (JSON escapes and byte arrays), gives a text that contains the record's
+    message, far cheaper than the whole record; the matcher parses only lines whose text holds a
+    literal.
     """
 
     name: str
@@ -49,6 +52,7 @@ class Format:
     raw_message: bool = False
     continuation: Callable[[bytes], bool] | None = None
     description: str = ""
+    message_of: Callable[[bytes], str] | None = None
 
 
 def _load_registry() -> dict[str, Format]:

@@ -48,10 +48,7 @@ def record_from_fields(raw_fields: Mapping[str, Any], origin: Origin, fmt: str, 
     """The normalized record of one journal entry given as a field mapping."""
     # Most values are already str: skip the call for them (this runs for every field of every entry).
     fields: dict[str, FieldValue] = {k: v if type(v) is str else field_text(v) for k, v in raw_fields.items()}
-    message_value = fields.pop("MESSAGE", None)
-    message_raw = _single(message_value) or ""
-    if message_raw.endswith("\n"):
-        message_raw = message_raw[:-1]  # journalctl drops one trailing newline in every text mode
+    message_raw = message_text(fields.pop("MESSAGE", None))
     message = clean(message_raw)
     ident = _single(fields.get("SYSLOG_IDENTIFIER")) or _single(fields.get("_COMM"))
     unit = _single(fields.get("_SYSTEMD_UNIT")) or _single(fields.get("_SYSTEMD_USER_UNIT"))
@@ -63,6 +60,13 @@ def record_from_fields(raw_fields: Mapping[str, Any], origin: Origin, fmt: str, 
     return Record(message=message, origin=origin, format=fmt, raw=raw, ts=_timestamp(fields),
                   host=_single(fields.get("_HOSTNAME")), ident=ident, unit=unit,
                   pid=_pid(fields), level=level, fields=fields)
+
+
+def message_text(value: Any) -> str:
+    """The MESSAGE field as text: decoded, the last of repeated values, one trailing newline dropped."""
+    text = _single(value if type(value) is str else field_text(value)) or ""
+    # journalctl drops one trailing newline in every text mode
+    return text[:-1] if text.endswith("\n") else text
 
 
 def _timestamp(fields: dict[str, FieldValue]) -> datetime | None:

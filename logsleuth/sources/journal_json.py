@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from logsleuth.model import Origin, Record
 from logsleuth.sources import Format, ParseContext
-from logsleuth.sources.journal_fields import record_from_fields
+from logsleuth.sources.journal_fields import message_text, record_from_fields
 from logsleuth.text import clean, decode
 
 _loads: Callable[[str | bytes], Any]
@@ -121,7 +121,24 @@ def _sniff_sse(sample: list[bytes]) -> str | None:
     return None
 
 
-JSON_SEQ = Format("json-seq", _sniff_seq, _line_parser("json-seq", _strip_seq), description="journalctl -o json-seq")
-JSON_SSE = Format("json-sse", _sniff_sse, _line_parser("json-sse", _strip_sse), description="journalctl -o json-sse")
+def _message_reader(strip: Callable[[bytes], bytes | None]) -> Callable[[bytes], str]:
+    """The MESSAGE of one line's entry, without building the record (see Format.message_of)."""
+    def message_of(line: bytes) -> str:
+        payload = strip(line)
+        if payload is None:
+            return ""
+        obj = _object(payload)
+        if obj is None:
+            return clean(decode(line))  # the stray line _entry keeps as a plain event
+        # The record's message is this text, or for a runner line a part of it (record_from_fields).
+        return clean(message_text(obj.get("MESSAGE")))
+    return message_of
+
+
+JSON_SEQ = Format("json-seq", _sniff_seq, _line_parser("json-seq", _strip_seq), description="journalctl -o json-seq",
+                  message_of=_message_reader(_strip_seq))
+JSON_SSE = Format("json-sse", _sniff_sse, _line_parser("json-sse", _strip_sse), description="journalctl -o json-sse",
+                  message_of=_message_reader(_strip_sse))
 JSON_PRETTY = Format("json-pretty", _sniff_pretty, _parse_pretty, description="journalctl -o json-pretty")
-JSON = Format("json", _sniff_json, _line_parser("json", _strip_json), description="journalctl -o json (NDJSON)")
+JSON = Format("json", _sniff_json, _line_parser("json", _strip_json), description="journalctl -o json (NDJSON)",
+              message_of=_message_reader(_strip_json))
