@@ -26,7 +26,7 @@ RANGE_SIZE = 16 << 20  # small enough to bound what a worker holds, large enough
 # across lines and stay on one core.
 STATELESS = frozenset({
     "short-iso", "short-iso-precise", "short-full", "short-unix", "with-unit", "rfc3339", "rfc5424",
-    "plain", "runner", "compose",
+    "plain", "runner", "compose", "json", "json-seq", "json-sse",
 })
 
 _engine: Engine | None = None  # set in the parent before forking; workers inherit it

@@ -155,15 +155,16 @@ correlate:
     assert {f.rule_id: f.count for f in findings_for(rs, recs)} == {"cannot-reach": 2}
 
 
-def test_parallel_workers_give_the_single_pass_result(tmp_path, monkeypatch):
-    from logsleuth import parallel
+@pytest.mark.parametrize("fmt", ["short-iso", "json"])
+def test_parallel_workers_give_the_single_pass_result(tmp_path, monkeypatch, fmt):
+    from logsleuth import parallel, sources
     from logsleuth.pipeline import ScanOptions, analyze
 
     path = tmp_path / "big.log"
-    path.write_text(corpus(7, n=20000))
+    path.write_text(corpus(7, n=20000) if fmt == "short-iso" else json_corpus(7))
     monkeypatch.setattr(parallel, "MIN_SIZE", 0)
     monkeypatch.setattr(parallel, "RANGE_SIZE", 64 << 10)  # many ranges, cut between entries
-    assert len(parallel.ranges(str(path), __import__("logsleuth").sources.get("short-iso"))) > 10
+    assert len(parallel.ranges(str(path), sources.get(fmt))) > 10
     single = analyze([str(path)], BUNDLED, ScanOptions(jobs=1))
     split = analyze([str(path)], BUNDLED, ScanOptions(jobs=2))
     assert summary(split.findings) == summary(single.findings) and len(single.findings) >= 10
