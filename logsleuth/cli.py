@@ -117,8 +117,7 @@ def parse(inputs: tuple[str, ...], input_format: str | None, year: int | None, t
             if verbose:
                 announce(opened)
             for record in inputs_mod.records(opened):
-                out.write(json.dumps(record_dict(record), ensure_ascii=False, default=str))
-                out.write("\n")
+                out.write(_ndjson(record_dict(record)))
                 if inp.name == "<stdin>":
                     out.flush()
         out.flush()
@@ -126,6 +125,20 @@ def parse(inputs: tuple[str, ...], input_format: str | None, year: int | None, t
         _quiet_broken_pipe()  # the reader (`| head`) has what it wanted
     report_diagnostics(diag)
     sys.exit(input_status(diag))
+
+
+def _ndjson(obj: dict[str, Any]) -> str:
+    """One JSON line; orjson (the `fast` extra) when installed, which is ~3x faster here."""
+    return json.dumps(obj, ensure_ascii=False, default=str, separators=(",", ":")) + "\n"
+
+
+try:
+    import orjson as _orjson
+
+    def _ndjson(obj: dict[str, Any]) -> str:  # noqa: F811 - the fast variant of the same function
+        return _orjson.dumps(obj, default=str, option=_orjson.OPT_APPEND_NEWLINE).decode()
+except ImportError:  # pragma: no cover - depends on the extras installed
+    pass
 
 
 def main() -> NoReturn:
