@@ -154,7 +154,7 @@ def main() -> int:
 
 def scan_rows(logsleuth: str, corpus: Path, repeat: int, aho_dir: str | None) -> list[Result]:
     # -j 1: one core; -j 2: the file is split into ranges matched by two forked workers.
-    variants = [(b, j, None) for b in ("hyperscan", "python") for j in (1, 2)]
+    variants = [(b, j, None) for b in ("hyperscan", "python", "stdlib") for j in (1, 2)]
     if aho_dir:  # the python backend picks pyahocorasick up when it is importable
         variants.append(("python", 1, {**os.environ, "PYTHONPATH": aho_dir}))
     have_scan = scan_available(logsleuth)
@@ -187,6 +187,7 @@ def verdicts(rows: dict[str, Result]) -> list[str]:
     grep, grep_utf8 = rows[BASELINE], rows["grep -E -c -f (C.UTF-8)"]
     fast, py = rows["logsleuth scan --backend hyperscan -j 2"], rows["logsleuth scan --backend python -j 2"]
     fast1, py1 = rows["logsleuth scan --backend hyperscan -j 1"], rows["logsleuth scan --backend python -j 1"]
+    std, std1 = rows["logsleuth scan --backend stdlib -j 2"], rows["logsleuth scan --backend stdlib -j 1"]
     naive = rows["naive loop (slice, extrapolated)"]
     out = []
 
@@ -203,11 +204,16 @@ def verdicts(rows: dict[str, Result]) -> list[str]:
     check("hyperscan backend (1 core) no slower than grep -E", fast1.wall <= grep.wall, vs(fast1))
     check("python backend (2 workers) within 8x of grep -E", py.wall <= 8 * grep.wall, vs(py))
     check("python backend (1 core) within 8x of grep -E", py1.wall <= 8 * grep.wall, vs(py1))
+    if std.ok and std1.ok:  # the stdlib-only scanner, for installs without pyahocorasick
+        check("stdlib backend (2 workers) within 8x of grep -E", std.wall <= 8 * grep.wall, vs(std))
+        check("stdlib backend (1 core) within 8x of grep -E", std1.wall <= 8 * grep.wall, vs(std1))
     if naive.ok:
-        # The naive loop is one process: compare it with the one-core run.
-        check("python backend (1 core) >= 10x faster than the naive loop", naive.wall >= 10 * py1.wall,
-              f"{naive.wall / py1.wall:.1f}x faster")
-    for r in (fast, py, fast1, py1):
+        # The naive loop is one process: compare it with the one-core runs.
+        for name, r in (("python", py1), ("stdlib", std1)):
+            if r.ok:
+                check(f"{name} backend (1 core) >= 10x faster than the naive loop", naive.wall >= 10 * r.wall,
+                      f"{naive.wall / r.wall:.1f}x faster")
+    for r in (fast, py, fast1, py1, std, std1):
         check(f"{r.name} peak RSS < 200 MB", r.rss_kib * 1024 < 200e6, f"{r.rss_kib / 1024:.0f} MiB")
     scans = [r for name, r in rows.items() if name.startswith("logsleuth scan") and r.ok]
     check("every backend reports identical findings (rule, fingerprint, count)",

@@ -403,8 +403,10 @@ def fails(report: Any, fail_on: str) -> bool:
               help="Also write a report in FORMAT to PATH (repeatable).")
 @click.option("--fail-on", type=click.Choice(_FAIL_ON), default="major", show_default=True,
               help="Exit 1 when a finding of this severity or worse is found.")
-@click.option("--backend", type=click.Choice(["auto", "hyperscan", "python"]), default="auto", show_default=True,
-              help="Literal prefilter: hyperscan (fast, optional extra) or pure Python.")
+@click.option("--backend", type=click.Choice(["auto", "hyperscan", "python", "stdlib"]), default="auto",
+              show_default=True,
+              help="Literal prefilter: hyperscan (Vectorscan), python (pyahocorasick when installed, "
+                   "else stdlib) or stdlib (bytes.find only). The `fast` extra installs the first two.")
 @click.option("-j", "--jobs", type=click.IntRange(0, 64), default=0, show_default="0: one per core",
               help="Worker processes for big plain files (1: no workers).")
 @click.option("--evidence", "evidence_limit", type=click.IntRange(1, 1000), default=5, show_default=True,

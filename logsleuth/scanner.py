@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 Candidate = tuple[int, int, frozenset[int]]
-BACKENDS: tuple[str, ...] = ("hyperscan", "python")
+# python: pyahocorasick when installed (the `fast` extra), else stdlib; stdlib: bytes.find only.
+BACKENDS: tuple[str, ...] = ("hyperscan", "python", "stdlib")
 
 
 class Scanner(Protocol):
@@ -44,7 +45,7 @@ def make_scanner(literals: Sequence[bytes], backend: str = "auto") -> Scanner:
         return HyperscanScanner(lits) if lits else EmptyScanner("hyperscan")
     if not lits:
         return EmptyScanner("python")
-    return AhoCorasickScanner(lits) if _aho_available() else FindScanner(lits)
+    return AhoCorasickScanner(lits) if backend != "stdlib" and _aho_available() else FindScanner(lits)
 
 
 def _checked(lit: bytes) -> bytes:

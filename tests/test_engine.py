@@ -77,7 +77,7 @@ def test_backends_and_paths_agree(tmp_path, seed):
     path.write_text(corpus(seed))
     reference = scan_file(path, BUNDLED, "python", parsed=True, block_size=1 << 20)
     assert len(reference) >= 10, "the corpus should fire many rules"
-    for backend in ("python", "hyperscan"):
+    for backend in ("stdlib", "python", "hyperscan"):
         for block_size in (4096, 1 << 20):  # small blocks split entries across block boundaries
             assert scan_file(path, BUNDLED, backend, parsed=False, block_size=block_size) == reference, (backend, block_size)
         assert scan_file(path, BUNDLED, backend, parsed=True, block_size=1 << 20) == reference, backend
@@ -199,6 +199,6 @@ def test_json_message_path_agrees_with_full_parsing(tmp_path, seed):
     assert sources.get("json").message_of is not None and not Engine(BUNDLED).always  # the message path runs
     reference = scan_file(path, BUNDLED, "python", parsed=True, block_size=1 << 20)
     assert len(reference) >= 10
-    for backend in ("python", "hyperscan"):
+    for backend in ("stdlib", "python", "hyperscan"):
         for block_size in (4096, 1 << 20):
             assert scan_file(path, BUNDLED, backend, parsed=False, block_size=block_size) == reference
