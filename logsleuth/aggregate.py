@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from functools import partial
+from typing import Any, Callable, Iterable
 
 from logsleuth.correlate import Match
 from logsleuth.engine import Hit
@@ -59,6 +61,16 @@ def _order(e: Evidence) -> tuple[datetime, str, int]:
     return (e.ts or _EPOCH, e.path, e.line)
 
 
+def _given(evidence: Evidence) -> Evidence:
+    return evidence
+
+
+def _hit_order(hit: Hit) -> tuple[datetime, str, int]:
+    """`_order` of the hit's evidence, read from the record without building the evidence."""
+    rec = hit.record
+    return (rec.ts or _EPOCH, rec.origin.path, rec.origin.line)
+
+
 @dataclass
 class _Acc:
     match: Match  # the earliest match: its captures and message stand for the finding
@@ -88,22 +100,32 @@ class Aggregator:
         captures = _captures(match)
         key = (match.rule.id, fingerprint(match.rule.id, captures, match.rule.fingerprint))
         acc = self._accs.get(key)
-        evidence = [evidence_of(h) for h in match.hits]
         times = [h.record.ts for h in match.hits if h.record.ts is not None]
         first, last = (min(times), max(times)) if times else (None, None)
         new = acc is None
         if acc is None:
             acc = self._accs[key] = _Acc(match)
-        elif _order(evidence[0]) < _order(evidence_of(acc.match.hit)):
+        elif _hit_order(match.hit) < _hit_order(acc.match.hit):
             acc.match = match
         acc.count += 1
         acc.first, acc.last = _min_ts(acc.first, first), _max_ts(acc.last, last)
-        self._keep(acc, evidence)
+        for h in match.hits:
+            self._keep(acc, _hit_order(h), partial(evidence_of, h))
         return _finding(key[1], acc) if new else None
 
-    def _keep(self, acc: _Acc, evidence: list[Evidence]) -> None:
-        merged = acc.evidence + [e for e in evidence if e not in acc.evidence]
-        acc.evidence = sorted(merged, key=_order)[: self.evidence_limit]
+    def _keep(self, acc: _Acc, order: tuple[datetime, str, int], make: Callable[[], Evidence]) -> None:
+        """Keep the earliest `evidence_limit` samples; evidence is built only when it makes the cut.
+
+        In a storm of repeats this skips cleaning and copying the text of every later match.
+        """
+        if len(acc.evidence) >= self.evidence_limit and order >= _order(acc.evidence[-1]):
+            return
+        evidence = make()
+        if evidence in acc.evidence:
+            return
+        keys = [_order(e) for e in acc.evidence]
+        acc.evidence.insert(bisect_right(keys, order), evidence)  # after equal keys, as a stable sort
+        del acc.evidence[self.evidence_limit:]
 
     def merge(self, other: Aggregator) -> Aggregator:
         """A new aggregator holding both; merge(a, merge(b, c)) == merge(merge(a, b), c)."""
@@ -114,11 +136,12 @@ class Aggregator:
                 if mine is None:
                     out._accs[key] = _Acc(acc.match, acc.count, acc.first, acc.last, list(acc.evidence))
                     continue
-                if _order(evidence_of(acc.match.hit)) < _order(evidence_of(mine.match.hit)):
+                if _hit_order(acc.match.hit) < _hit_order(mine.match.hit):
                     mine.match = acc.match
                 mine.count += acc.count
                 mine.first, mine.last = _min_ts(mine.first, acc.first), _max_ts(mine.last, acc.last)
-                out._keep(mine, acc.evidence)
+                for e in acc.evidence:
+                    out._keep(mine, _order(e), partial(_given, e))
         return out
 
     def findings(self) -> list[Finding]:
