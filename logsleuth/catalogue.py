@@ -4,13 +4,11 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from logsleuth import sources
 from logsleuth.predicates import explain as explain_expression
 from logsleuth.lint import regexes_of
 from logsleuth.model import SEVERITIES
 from logsleuth.rules import Rule
-from logsleuth.ruletest import findings_for
-from logsleuth.sources import ParseContext
+from logsleuth.ruletest import findings_for, parse_lines
 
 _REGEX_FLAGS = (("i", 2), ("m", 8), ("s", 16), ("x", 64))
 
@@ -64,8 +62,7 @@ def show(rule: Rule) -> str:
 def explain(rule: Rule, text: str, input_format: str | None = None) -> tuple[str, bool]:
     """Why one log line does or does not fire `rule`; returns the explanation and whether it fired."""
     raw = text.encode("utf-8")
-    fmt, reason = (sources.get(input_format), "forced") if input_format else sources.detect([raw])
-    records = list(fmt.parse([raw], ParseContext("<line>")))
+    fmt, reason, records = parse_lines([text], input_format, "<line>")
     lits = sorted(rule.expr.literals or ())
     low = raw.lower()
     found = [lit for lit in lits if lit in low]

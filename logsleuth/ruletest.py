@@ -13,7 +13,8 @@ from logsleuth.correlate import Correlator
 from logsleuth.engine import Engine
 from logsleuth.model import Finding, Record
 from logsleuth.rules import Example, Rule
-from logsleuth.sources import ParseContext
+from logsleuth.errors import LogsleuthError
+from logsleuth.sources import Format, ParseContext
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,24 @@ class ExampleResult:
     detail: str
 
 
+def parse_lines(texts: Sequence[str], format_name: str | None, name: str) -> tuple[Format, str, list[Record]]:
+    """Records of a few given lines, in the named format or the one detected; the format and why.
+
+    Raises LogsleuthError for an unknown format name.
+    """
+    lines = [line.encode("utf-8") for text in texts for line in text.split("\n")]
+    if format_name is None:
+        fmt, reason = sources.detect(lines[:50])
+    elif format_name in sources.FORMATS:
+        fmt, reason = sources.get(format_name), "forced"
+    else:
+        raise LogsleuthError(f"unknown format {format_name!r}; known: {', '.join(sorted(sources.FORMATS))}")
+    return fmt, reason, list(fmt.parse(lines, ParseContext(name)))
+
+
 def example_records(example: Example, name: str = "<example>") -> list[Record]:
     """Parse an example's lines in its own format, or the one detected from them."""
-    lines = [line.encode("utf-8") for text in example.lines for line in text.split("\n")]
-    fmt = sources.get(example.format) if example.format else sources.detect(lines[:50])[0]
-    return list(fmt.parse(lines, ParseContext(name)))
+    return parse_lines(example.lines, example.format, name)[2]
 
 
 def findings_for(rules: Sequence[Rule] | Engine, records: list[Record]) -> list[Finding]:
@@ -48,8 +62,8 @@ def check_example(rule: Rule, example: Example, expect: bool) -> ExampleResult:
     kind = "match" if expect else "no-match"
     try:
         records = example_records(example)
-    except KeyError:
-        return ExampleResult(rule.id, kind, example, False, f"unknown format {example.format!r}")
+    except LogsleuthError as exc:
+        return ExampleResult(rule.id, kind, example, False, exc.message)
     found = findings_for([rule], records)
     if not expect:
         detail = "" if not found else f"fired unexpectedly: {found[0].message}"

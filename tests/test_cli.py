@@ -313,3 +313,11 @@ def test_since_and_until_keep_events_of_a_time_window(logsleuth_cmd):
     assert ids("--since", "2024-03-10T13:10", "--tz", "Europe/Berlin") == late  # 13:10 CET is 12:10 UTC
     bad = run(logsleuth_cmd, "scan", SAMPLE, "--since", "yesterday")
     assert bad.returncode == 2 and "ISO 8601" in bad.stderr
+
+
+def test_explain_with_an_unknown_format_is_a_usage_error(logsleuth_cmd):
+    out = run(logsleuth_cmd, "explain", "dns-no-such-host", "x", "--input-format", "nope")
+    assert out.returncode == 2 and "unknown format 'nope'" in out.stderr and "Traceback" not in out.stderr
+    forced = run(logsleuth_cmd, "explain", "dns-no-such-host", "lookup g on 1.1.1.1:53: no such host",
+                 "--input-format", "plain")
+    assert forced.returncode == 0 and "format: plain (forced)" in forced.stdout
