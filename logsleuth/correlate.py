@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Iterator
 
-from logsleuth.engine import FOLLOW, Event, Hit, Hits, Tick
+from logsleuth.engine import FOLLOW, Event, Hit, Hits, Tick, is_windowed
 from logsleuth.rules import Correlation, Rule
 
 GroupKey = tuple[Any, ...]
@@ -94,7 +94,7 @@ class Correlator:
         if ts is not None:
             yield from self._advance(ts)
         corr = event.rule.correlation
-        if corr is None or not (corr.threshold > 1 or corr.followed_by or corr.not_followed_by):
+        if corr is None or not is_windowed(event.rule):
             yield Match(event.rule, event)
             return
         group = self._group(event.rule, group_key(event, corr.group_by))
