@@ -5,13 +5,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Iterator, Sequence
 
-from logsleuth import __version__, inputs, parallel
-from logsleuth.aggregate import Aggregator
-from logsleuth.correlate import Correlator, Match
-from logsleuth.engine import Engine, Event, Tick
+from logsleuth import __version__
+from logsleuth.read import inputs
+from logsleuth.match import parallel
+from logsleuth.findings.aggregate import Aggregator
+from logsleuth.findings.correlate import Correlator, Match
+from logsleuth.match.engine import Engine, Event, Tick
 from logsleuth.errors import Diagnostics
 from logsleuth.model import Finding, InputSummary, Report
-from logsleuth.rules import Rule
+from logsleuth.ruleset.loader import Rule
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from logsleuth import rules, sources
-from logsleuth.sources import ParseContext
+from logsleuth import ruleset
+from logsleuth.read import formats
+from logsleuth.read.formats import ParseContext
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def make_rules(tmp_path: Path, *texts: str) -> list[rules.Rule]:
+def make_rules(tmp_path: Path, *texts: str) -> list[ruleset.Rule]:
     """Write each rule text (YAML, `id` first) to its own file and load them (no bundled rules)."""
     d = tmp_path / "rules"
     d.mkdir(exist_ok=True)
@@ -21,13 +22,13 @@ def make_rules(tmp_path: Path, *texts: str) -> list[rules.Rule]:
         text = textwrap.dedent(text)
         rule_id = text.split("\n", 1)[0].split(":", 1)[1].strip()
         (d / f"{rule_id}.yaml").write_text(text)
-    return rules.load([str(d)], builtin=False)
+    return ruleset.load([str(d)], builtin=False)
 
 
 def short_iso(lines: str, path: str = "test.log") -> list:
     """Records from `journalctl -o short-iso` lines (leading indentation of the block removed)."""
     raw = [l.encode() for l in textwrap.dedent(lines).strip("\n").splitlines()]
-    return list(sources.get("short-iso").parse(raw, ParseContext(path)))
+    return list(formats.get("short-iso").parse(raw, ParseContext(path)))
 
 
 @pytest.fixture

@@ -161,8 +161,8 @@ def test_wheel_ships_rules_and_templates(tmp_path):
 
     (wheel,) = Path(tmp_path).glob("logsleuth-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "logsleuth/dsl.lark" in names and "logsleuth/templates/markdown.md.j2" in names
-    assert "logsleuth/schemas/report.schema.json" in names
+    assert "logsleuth/ruleset/dsl.lark" in names and "logsleuth/templates/markdown.md.j2" in names
+    assert "logsleuth/report/schemas/report.schema.json" in names
     assert sum(n.startswith("logsleuth/bundled_rules/") and n.endswith(".yaml") for n in names) >= 50
 
 

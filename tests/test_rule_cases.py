@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from logsleuth import rules
+from logsleuth import ruleset
 from logsleuth.model import SEVERITIES
-from logsleuth.ruletest import run_examples
+from logsleuth.authoring.examples import run_examples
 
-BUNDLED = rules.load()
+BUNDLED = ruleset.load()
 
 
 @pytest.mark.parametrize("rule", BUNDLED, ids=[r.id for r in BUNDLED])

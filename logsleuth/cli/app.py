@@ -1,0 +1,153 @@
+"""The command line's shared parts: the `logsleuth` group, common options, exit statuses, the error boundary.
+
+The cli/ package is the only code that prints or exits; its modules register commands on `cli`.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from datetime import tzinfo, timezone
+from typing import Any, NoReturn, Sequence
+
+import click
+
+from logsleuth import __version__
+from logsleuth.errors import Diagnostics, LogsleuthError
+
+# Exit statuses, documented in the README.
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+def _tz(value: str | None) -> tzinfo:
+    if not value or value.upper() in ("UTC", "Z"):
+        return timezone.utc
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise click.BadParameter(f"unknown time zone {value!r}", param_hint="--tz") from exc
+
+
+def input_options(func: Any) -> Any:
+    """Options shared by every command that reads logs."""
+    for opt in reversed([
+        click.option("--input-format", "input_format", metavar="NAME",
+                     help="Force the input format instead of detecting it (see `logsleuth formats`)."),
+        click.option("--year", type=int, help="Year for timestamps that carry none (default: this year)."),
+        click.option("--tz", "tz", metavar="ZONE", help="Zone for timestamps that carry none (default: UTC)."),
+        click.option("--include", multiple=True, metavar="GLOB", help="In directories, read only matching files."),
+        click.option("--exclude", multiple=True, metavar="GLOB", help="In directories, skip matching files."),
+        click.option("-v", "--verbose", count=True, help="Say which format was detected and why; more detail."),
+    ]):
+        func = opt(func)
+    return func
+
+
+def read_options(input_format: str | None, year: int | None, tz: str | None,
+                 include: Sequence[str], exclude: Sequence[str]) -> Any:
+    from logsleuth.read import formats
+    from logsleuth.read.inputs import ReadOptions
+
+    if input_format and input_format not in formats.FORMATS:
+        names = ", ".join(sorted(formats.FORMATS))
+        raise click.BadParameter(f"unknown format {input_format!r}; known: {names}", param_hint="--input-format")
+    return ReadOptions(input_format=input_format, year=year, tz=_tz(tz),
+                       include=tuple(include), exclude=tuple(exclude))
+
+
+def report_diagnostics(diag: Diagnostics) -> None:
+    for w in diag.warnings:
+        click.echo(f"logsleuth: warning: {w}", err=True)
+    for e in diag.input_errors:
+        click.echo(f"logsleuth: {'warning' if e.partial else 'error'}: {e}", err=True)
+    if diag.truncated_lines:
+        click.echo(f"logsleuth: warning: {diag.truncated_lines} over-long line(s) truncated for matching", err=True)
+
+
+def announce(opened: Any) -> None:
+    """`-v`: which format an input was read as, and why."""
+    click.echo(f"logsleuth: {opened.name}: format {opened.format.name} ({opened.reason})", err=True)
+
+
+def input_status(diag: Diagnostics) -> int:
+    if diag.failed_inputs:
+        return EXIT_ERROR
+    return EXIT_PARTIAL if diag.partial else EXIT_OK
+
+
+class DefaultToScan(click.Group):
+    """`journalctl -u gitlab-runner | logsleuth` (no command, input on a pipe) means `logsleuth scan -`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args and not sys.stdin.isatty():
+            args = ["scan", "-"]
+        elif args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = ["scan", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultToScan, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="logsleuth")
+def cli() -> None:
+    """Explain why a GitLab runner stopped working, from its logs.
+
+    Reads journalctl output (any -o mode), journal files, gitlab-runner logs, CI job traces,
+    syslog files, directories and archives; recognises known failure signatures; says what
+    happened, why, and how to fix it.
+    """
+
+
+# --- rules ----------------------------------------------------------------------------------------
+
+def rule_options(func: Any) -> Any:
+    """Options that choose which rules run."""
+    for opt in reversed([
+        click.option("--rules", "rule_dirs", multiple=True, metavar="DIR",
+                     help="Also load rules from DIR (repeatable; LOGSLEUTH_RULES adds more)."),
+        click.option("--no-builtin", is_flag=True, help="Do not load the bundled rules."),
+        click.option("--only", multiple=True, metavar="ID|TAG|CATEGORY", help="Run only these rules (repeatable, comma-separated)."),
+        click.option("--skip", multiple=True, metavar="ID|TAG|CATEGORY", help="Do not run these rules (repeatable, comma-separated)."),
+    ]):
+        func = opt(func)
+    return func
+
+
+def _split(values: Sequence[str]) -> list[str]:
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def load_rules(rule_dirs: Sequence[str], no_builtin: bool, only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[Any]:
+    from logsleuth import ruleset
+
+    loaded = ruleset.load([*rule_dirs, *ruleset.env_rule_dirs()], builtin=not no_builtin)
+    selected = ruleset.select(loaded, _split(only), _split(skip))
+    if not selected:
+        raise LogsleuthError("no rules selected: check --only/--skip/--rules/--no-builtin")
+    return selected
+
+
+def main() -> NoReturn:
+    """Console entry point: user errors print `path:line:col: message` and exit 2; a closed pipe exits quietly."""
+    try:
+        cli.main(standalone_mode=False)
+    except LogsleuthError as exc:
+        click.echo(f"logsleuth: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_ERROR)
+    except click.Abort:
+        sys.exit(130)
+    except BrokenPipeError:
+        quiet_broken_pipe()
+    sys.exit(EXIT_OK)
+
+
+def quiet_broken_pipe() -> NoReturn:
+    # Python flushes stdout at exit and would print a second error; point it at devnull first.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(EXIT_OK)

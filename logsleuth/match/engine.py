@@ -1,0 +1,311 @@
+"""Stage 2, match: find the records that rules' expressions accept, parsing as little as possible.
+
+Every expression (a rule's `match` and the second halves of its sequence/absence windows) is a
+*probe*. Probes with literals are found by one multi-literal scan (scanner.py) over blocks:
+raw input blocks when the format keeps the message verbatim in its lines (journalctl short modes,
+syslog, runner text), so only candidate entries are ever parsed; otherwise blocks made of the
+parsed records' messages. Probes without literals run on every record.
+"""
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable, Iterator, Sequence, Union
+
+from logsleuth.read import entries
+from logsleuth.ruleset.expr import Expression
+from logsleuth.read.inputs import Opened, records, split_lines
+from logsleuth.model import Record
+from logsleuth.ruleset.loader import Rule
+from logsleuth.match.scanner import make_scanner
+from logsleuth.read.text import clean_bytes
+
+MAIN, FOLLOW = "main", "follow"
+_BATCH = 2048  # records per message block on the parsed path
+_MAX_CARRY = 8 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One expression to find: a rule's own match (MAIN) or what must follow it (FOLLOW)."""
+
+    rule: Rule
+    role: str
+    expr: Expression
+
+
+@dataclass(slots=True)
+class Hit:
+    """A record accepted by a probe, with its captures and, if the rule asks, the lines after it."""
+
+    probe: Probe
+    record: Record
+    captures: dict[str, str]
+    context: list[str] = field(default_factory=list)
+
+    @property
+    def rule(self) -> Rule:
+        return self.probe.rule
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Event time has reached `ts` (absence windows that end before it can be decided)."""
+
+    ts: datetime
+
+
+# One record's hits travel together: the correlator must see all of them before deciding
+# (a sequence completed on the record may supersede a rule on it), and a live stream must not
+# wait for the next record to learn that this one is complete.
+Hits = tuple[Hit, ...]
+Event = Union[Hits, Tick]
+
+
+def is_windowed(rule: Rule) -> bool:
+    """Whether the rule's hits wait for the correlator (threshold, sequence, absence)."""
+    corr = rule.correlation
+    return corr is not None and (corr.threshold > 1 or corr.followed_by is not None or corr.not_followed_by is not None)
+
+
+class Engine:
+    """Rules compiled into probes and one literal scanner; `match` turns inputs into hits."""
+
+    def __init__(self, rules: Sequence[Rule], backend: str = "auto", live: bool = False) -> None:
+        # live: a followed stream (`journalctl -f`) pauses for minutes; nothing may wait for more
+        # input, so records are matched one by one and a block's last entry is not held back.
+        self.live = live
+        self._batch = 1 if live else _BATCH
+        self.rules = list(rules)
+        probes: list[Probe] = []
+        for r in self.rules:
+            probes.append(Probe(r, MAIN, r.expr))
+            corr = r.correlation
+            for window in (corr.followed_by, corr.not_followed_by) if corr else ():
+                if window is not None:
+                    probes.append(Probe(r, FOLLOW, window.expr))
+        self.probes = probes
+        self.always = tuple(p for p in probes if p.expr.literals is None)
+        literal_ids: dict[bytes, int] = {}
+        by_literal: list[list[Probe]] = []
+        for p in probes:
+            for lit in sorted(p.expr.literals or ()):
+                if lit not in literal_ids:
+                    literal_ids[lit] = len(by_literal)
+                    by_literal.append([])
+                by_literal[literal_ids[lit]].append(p)
+        self.literals = list(literal_ids)
+        self._by_literal = [tuple(ps) for ps in by_literal]
+        self.scanner = make_scanner(self.literals, backend)
+        self.needs_clock = any(r.correlation and r.correlation.not_followed_by for r in self.rules)
+        self._superseded = {r.id: {s for s in r.supersedes} for r in self.rules}
+        self._max_context = max((r.correlation.context_lines for r in self.rules if r.correlation), default=0)
+
+    @property
+    def backend(self) -> str:
+        return self.scanner.name
+
+    # --- evaluation of one record ----------------------------------------------------------
+
+    def evaluate(self, record: Record, probes: Iterable[Probe]) -> list[Hit]:
+        """Run `probes` on one record; a generic or superseded rule gives way to a specific one."""
+        hits: list[Hit] = []
+        for p in probes:
+            caps: dict[str, str] = {}
+            if p.expr.predicate(record, caps):
+                hits.append(Hit(p, record, caps))
+        if len(hits) > 1:
+            hits = self._resolve(hits)
+        return hits
+
+    def _resolve(self, hits: list[Hit]) -> list[Hit]:
+        main = [h for h in hits if h.probe.role == MAIN]
+        # Only a hit that is a finding by itself explains the event: a threshold or sequence
+        # rule's hit may never fire (the correlator applies its `supersedes` when it does).
+        deciding = [h for h in main if not is_windowed(h.rule)]
+        hidden: set[str] = set()
+        for h in deciding:
+            hidden |= self._superseded[h.rule.id]
+        if any(not h.rule.info.generic for h in deciding):
+            hidden |= {h.rule.id for h in main if h.rule.info.generic}
+        return [h for h in hits if h.probe.role != MAIN or h.rule.id not in hidden]
+
+    def _probes_for(self, literal_ids: Iterable[int]) -> list[Probe]:
+        seen: dict[int, Probe] = {id(p): p for p in self.always}
+        for i in literal_ids:
+            for p in self._by_literal[i]:
+                seen[id(p)] = p
+        return list(seen.values())
+
+    # --- inputs ------------------------------------------------------------------------------
+
+    def match(self, opened: Opened) -> Iterator[Event]:
+        """Hits (and clock ticks) for one opened input, in input order."""
+        if opened.records is None and not self.always:
+            if opened.format.raw_message:
+                yield from self._match_raw(opened)
+                return
+            if opened.format.message_of is not None:
+                yield from self._match_messages(opened)
+                return
+        yield from self.match_records(records(opened))
+
+    def match_records(self, records: Iterable[Record]) -> Iterator[Event]:
+        """The parsed path: every record is parsed; a block of messages is scanned for literals."""
+        batch: list[Record] = []
+        for rec in records:
+            batch.append(rec)
+            if len(batch) >= self._batch:
+                yield from self._match_batch(batch)
+                batch = []
+        if batch:
+            yield from self._match_batch(batch)
+
+    def _scan_texts(self, texts: list[str]) -> dict[int, set[int]]:
+        """Which of `texts` hold which literals: one scan over them joined into a block."""
+        starts: list[int] = []
+        parts: list[bytes] = []
+        pos = 0
+        for text in texts:
+            starts.append(pos)
+            b = text.encode("utf-8", "replace")
+            parts.append(b)
+            pos += len(b) + 1
+        found: dict[int, set[int]] = {}
+        for line_start, _end, ids in self.scanner.candidates(b"\n".join(parts)) if self.literals else ():
+            found.setdefault(bisect_right(starts, line_start) - 1, set()).update(ids)
+        return found
+
+    def _match_batch(self, batch: list[Record]) -> Iterator[Event]:
+        found = self._scan_texts([rec.message for rec in batch])
+        # A hit that asks for the lines after it is held back until they have been read, and
+        # so are the hits behind it, to keep input order.
+        context_wanted: list[Hit] = []
+        held: list[Hits] = []
+        for i, rec in enumerate(batch):
+            if context_wanted:
+                self._feed_context(context_wanted, rec.raw or rec.message)
+                if not context_wanted:
+                    yield from held
+                    held = []
+            line_ids = found.get(i)
+            if line_ids is None and not self.always:
+                continue
+            hits = self.evaluate(rec, self._probes_for(line_ids or ()))
+            context_wanted += [h for h in hits if self._context_lines(h)]
+            if not hits:
+                continue
+            if context_wanted or held:
+                held.append(tuple(hits))
+            else:
+                yield tuple(hits)
+        yield from held
+        if self.needs_clock:
+            ts = _last_ts(batch)
+            if ts is not None:
+                yield Tick(ts)
+
+    def _context_lines(self, hit: Hit) -> int:
+        corr = hit.rule.correlation
+        return corr.context_lines if corr and hit.probe.role == MAIN else 0
+
+    def _feed_context(self, pending: list[Hit], text: str) -> None:
+        for h in list(pending):
+            h.context.append(text)
+            if len(h.context) >= self._context_lines(h):
+                pending.remove(h)
+
+    def _match_raw(self, opened: Opened) -> Iterator[Event]:
+        """The raw path: scan raw blocks, parse only the entries holding a literal."""
+        fmt, first = opened.format, opened.ctx.line
+        carry, carry_lines = b"", 0
+        blocks = iter(opened.blocks)
+        while True:
+            # The reader counts the lines it hands on; reading the count before each block gives
+            # the block's first line number without counting newlines a second time.
+            before = opened.lines_read
+            block = next(blocks, None)
+            if block is None:
+                break
+            chunk = carry + block if carry else block
+            cut = entries.last_entry_start(chunk, fmt) if fmt.continuation and not self.live else len(chunk)
+            if cut == 0 and len(chunk) > _MAX_CARRY:
+                cut = len(chunk)  # one endless entry: match it in pieces rather than hold it all
+            chunk, carry = chunk[:cut], chunk[cut:]
+            if chunk:
+                yield from self._match_chunk(chunk, first + before - carry_lines, opened)
+            carry_lines = carry.count(b"\n")
+        if carry:
+            yield from self._match_chunk(carry, first + opened.lines_read - carry_lines, opened)
+
+    def _match_messages(self, opened: Opened) -> Iterator[Event]:
+        """The message path (JSON lines): read each line's message cheaply, parse only candidates."""
+        fmt, first = opened.format, opened.ctx.line
+        message_of = fmt.message_of
+        assert message_of is not None
+        blocks = iter(opened.blocks)
+        while True:
+            before = opened.lines_read  # as in _match_raw: the block's first line number
+            block = next(blocks, None)
+            if block is None:
+                return
+            lines = split_lines(block)
+            found = self._scan_texts([message_of(line) for line in lines])
+            for i in sorted(found):
+                opened.ctx.line = first + before + i
+                for rec in fmt.parse(lines[i:i + 1], opened.ctx):
+                    hits = self.evaluate(rec, self._probes_for(found[i]))
+                    for h in hits:
+                        n = self._context_lines(h)
+                        h.context.extend(line.decode("utf-8", "replace") for line in lines[i + 1:i + 1 + n])
+                    if hits:
+                        yield tuple(hits)
+            if self.needs_clock:
+                yield from _tick(opened, lines[-1:], first + before + len(lines) - 1)
+
+    def _match_chunk(self, chunk: bytes, line_base: int, opened: Opened) -> Iterator[Event]:
+        cleaned = clean_bytes(chunk)
+        candidates = self.scanner.candidates(cleaned)
+        if candidates:
+            yield from self._match_entries(chunk, entries.entry_starts(chunk, cleaned, candidates, opened.format),
+                                           line_base, opened)
+        if self.needs_clock:
+            last = chunk.rfind(b"\n", 0, len(chunk) - 1) + 1
+            yield from _tick(opened, [chunk[last:].rstrip(b"\n")], line_base + chunk.count(b"\n", 0, last))
+
+    def _match_entries(self, chunk: bytes, heads: dict[int, set[int]], line_base: int,
+                       opened: Opened) -> Iterator[Event]:
+        """Parse and evaluate each candidate entry, given by its head line's offset in `chunk`."""
+        fmt, pos, lineno = opened.format, 0, line_base
+        for head in sorted(heads):
+            end = entries.entry_end(chunk, head, fmt)
+            lineno += chunk.count(b"\n", pos, head)
+            pos = head
+            opened.ctx.line = lineno
+            for rec in fmt.parse(chunk[head:end].split(b"\n"), opened.ctx):
+                hits = self.evaluate(rec, self._probes_for(heads[head]))
+                for h in hits:
+                    n = self._context_lines(h)
+                    if n:
+                        h.context.extend(l.decode("utf-8", "replace") for l in entries.lines_after(chunk, end, n))
+                if hits:
+                    yield tuple(hits)
+
+
+def _tick(opened: Opened, lines: list[bytes], lineno: int) -> Iterator[Tick]:
+    if not lines:
+        return
+    saved = opened.ctx.line
+    opened.ctx.line = lineno
+    for rec in opened.format.parse(lines, opened.ctx):
+        if rec.ts is not None:
+            yield Tick(rec.ts)
+    opened.ctx.line = saved
+
+
+def _last_ts(batch: list[Record]) -> datetime | None:
+    for rec in reversed(batch):
+        if rec.ts is not None:
+            return rec.ts
+    return None

@@ -1,0 +1,17 @@
+"""Report stage: the rendering options every report module reads (chosen by the CLI from flags, TTY, environment)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How to render: chosen by the CLI from flags, TTY and environment."""
+
+    color: bool = False
+    verbosity: int = 0
+    template: str | None = None
+    template_dir: str | None = None
+    cq_path: str | None = None
+    redact: bool = True
+    max_chars: int = 990_000

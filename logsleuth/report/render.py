@@ -1,0 +1,141 @@
+"""Report rendering (last stage): one typed Report in, text for a terminal, an MR note or a CI tool out.
+
+Every format is a Jinja template (`templates/<format>.<ext>.j2`). This module builds the Jinja
+environments, loads templates and turns template faults into located LogsleuthErrors; the values
+templates show come from logsleuth.views and the escaping filters from logsleuth.filters.
+"""
+from __future__ import annotations
+
+import os
+import types
+from functools import lru_cache, partial
+from typing import Any
+
+import jinja2
+import jinja2.sandbox
+
+from logsleuth.errors import Location, LogsleuthError
+from logsleuth.report.filters import FILTERS, style
+from logsleuth.model import Report
+from logsleuth.report.options import RenderOptions
+from logsleuth.report.redact import redact_report
+from logsleuth.report.views import FindingView, capped, check_codequality, context, finding_views
+
+FORMATS: tuple[str, ...] = ("text", "markdown", "codequality", "json", "ndjson", "junit", "sarif")
+TEMPLATE_NAMES: dict[str, str] = {
+    "text": "text.txt.j2",
+    "markdown": "markdown.md.j2",
+    "codequality": "codequality.json.j2",
+    "json": "json.json.j2",
+    "ndjson": "ndjson.ndjson.j2",
+    "junit": "junit.xml.j2",
+    "sarif": "sarif.json.j2",
+    "alert": "alert.txt.j2",  # one finding as `scan --live` prints it when first seen
+}
+
+
+def render(report: Report, fmt: str, *, options: RenderOptions) -> str:
+    """The report in format `fmt`. Raises LogsleuthError for an unknown format or a broken template.
+
+    With options.template set, `fmt` may be any name: the template file defines the format.
+    """
+    if fmt not in TEMPLATE_NAMES and options.template is None:
+        raise LogsleuthError(f"unknown report format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if options.redact:
+        report = redact_report(report)
+    template = _load_template(fmt, options)
+    findings = finding_views(report, options)
+    if fmt == "markdown":
+        return capped(partial(_run_views, template, report, options), findings, options.max_chars)
+    text = _run_views(template, report, options, findings)
+    if fmt == "codequality":
+        check_codequality(text, template.filename or template.name or fmt)
+    return text
+
+
+def _run_views(
+    template: jinja2.Template, report: Report, options: RenderOptions, findings: tuple[FindingView, ...],
+    omitted: int = 0,
+) -> str:
+    return _run(template, context(report, findings, options, omitted))
+
+
+# --- templates -----------------------------------------------------------------------------
+
+
+def _settings() -> dict[str, Any]:
+    # Autoescape stays off: Markdown must not be HTML-escaped wholesale; each format escapes
+    # exactly what it needs through the filters (|tojson and logsleuth.filters: |xml_text, |md_cell, ...).
+    return {
+        "undefined": jinja2.StrictUndefined,
+        "trim_blocks": True,
+        "lstrip_blocks": True,
+        "keep_trailing_newline": True,
+        "autoescape": False,
+    }
+
+
+@lru_cache(maxsize=8)
+def _environment(search_dir: str | None, sandboxed: bool) -> jinja2.Environment:
+    # PackageLoader("logsleuth", "templates") fails for editable installs, where templates/
+    # is mapped to the package logsleuth.templates (setup.cfg package_dir).
+    package = jinja2.PackageLoader("logsleuth.templates", "")
+    loader: jinja2.BaseLoader = package
+    if search_dir is not None:
+        loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(search_dir), package])
+    cls = jinja2.sandbox.SandboxedEnvironment if sandboxed else jinja2.Environment
+    env = cls(loader=loader, **_settings())
+    env.filters.update(FILTERS)
+    env.globals["style"] = style
+    return env
+
+
+def render_template(name: str, **context: Any) -> str:
+    """Render one built-in template by name (the rule catalogue uses this)."""
+    return _run(_environment(None, False).get_template(name), context)
+
+
+def _load_template(fmt: str, options: RenderOptions) -> jinja2.Template:
+    if options.template is not None:
+        directory, name = os.path.split(os.path.abspath(options.template))
+        env = _environment(directory, True)
+    else:
+        name = TEMPLATE_NAMES[fmt]
+        custom = options.template_dir
+        env = _environment(os.path.abspath(custom) if custom else None, custom is not None)
+    try:
+        return env.get_template(name)
+    except jinja2.TemplateSyntaxError as exc:
+        raise _template_error(exc, exc.filename or exc.name or name, exc.lineno) from None
+    except jinja2.TemplateNotFound:
+        raise LogsleuthError(f"template not found: {options.template or name}") from None
+    except OSError as exc:
+        raise LogsleuthError(f"cannot read template: {exc}", Location(options.template or name)) from None
+
+
+def _run(template: jinja2.Template, context: dict[str, Any]) -> str:
+    # Custom templates are user code: a type error or a bad index in one is the user's
+    # mistake to fix, reported at its template line, not a logsleuth traceback.
+    try:
+        return template.render(context)
+    except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
+        filename = template.filename or template.name or "<template>"
+        raise _template_error(exc, filename, _template_line(exc, filename)) from None
+
+
+def _template_line(exc: BaseException, filename: str) -> int | None:
+    # Jinja rewrites tracebacks so that frames of compiled templates carry the template's
+    # file name and source line; the innermost such frame is where the error happened.
+    line = None
+    tb: types.TracebackType | None = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _template_error(exc: BaseException, filename: str, line: int | None) -> LogsleuthError:
+    message = getattr(exc, "message", None) or str(exc)
+    kind = "template syntax error" if isinstance(exc, jinja2.TemplateSyntaxError) else "template error"
+    return LogsleuthError(f"{kind}: {message}", Location(filename, line))

@@ -1,0 +1,314 @@
+"""Read and validate rule YAML into compiled rules; every problem in every file is collected and raised together.
+
+Stage: rules (load time). Positions come from `yaml.compose`, whose nodes keep their marks, so an
+error inside a match expression points at the line and column in the YAML file itself.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import yaml
+
+from logsleuth.ruleset import dsl
+from logsleuth.ruleset import yamlnodes as yn
+from logsleuth.ruleset.expr import Expression
+from logsleuth.errors import Location, RuleError, RuleErrors
+from logsleuth.model import SEVERITIES, RuleInfo
+
+_ID = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
+BUILTIN = "<builtin>"
+
+
+@dataclass(frozen=True)
+class Example:
+    """A log excerpt that must (or must not) fire the rule, with the captures it must produce."""
+
+    lines: tuple[str, ...]
+    captures: dict[str, str]
+    format: str | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class Window:
+    """A second expression that must (or must not) follow the rule's match within `within` seconds."""
+
+    expr: Expression
+    within: float
+
+
+@dataclass(frozen=True)
+class Correlation:
+    group_by: tuple[str, ...] = ()
+    threshold: int = 1
+    within: float = 0.0
+    followed_by: Window | None = None
+    not_followed_by: Window | None = None
+    context_lines: int = 0
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A compiled rule: what the engine runs and what reports describe."""
+
+    info: RuleInfo
+    expr: Expression
+    message: str
+    supersedes: tuple[str, ...] = ()
+    fingerprint: tuple[str, ...] | None = None
+    correlation: Correlation | None = None
+    examples_match: tuple[Example, ...] = ()
+    examples_no_match: tuple[Example, ...] = ()
+    location: Location = field(default_factory=lambda: Location("<rule>"))
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+
+# --- the schema ---------------------------------------------------------------------------------
+
+# The bundled rule files ship as the package `logsleuth.bundled_rules` (the top-level rules/ folder):
+# `logsleuth.rules` is this loader module.
+_REQUIRED = ("id", "title", "severity", "category", "match")
+_TEXT_KEYS = ("title", "message", "diagnosis", "fix", "why", "description")
+_LIST_KEYS = ("tags", "references", "supersedes", "fingerprint")
+_BOOL_KEYS = ("retryable", "generic")
+_KEYS = frozenset(_REQUIRED) | set(_TEXT_KEYS) | set(_LIST_KEYS) | set(_BOOL_KEYS) | {"correlate", "examples"}
+
+
+def _expression(f: yn.File, node: yaml.Node, key: str) -> Expression | None:
+    """Compile a match expression, translating its error position into the YAML file."""
+    if not isinstance(node, yaml.ScalarNode) or not isinstance(yn.node_value(node), str):
+        f.error(f"{key}: must be a string holding an expression", node)
+        return None
+    if node.style == ">":
+        f.error(f"{key}: use a literal block (|) or a plain scalar, not a folded one (>)", node)
+        return None
+    try:
+        return dsl.compile(yn.node_value(node))
+    except RuleError as exc:
+        loc = exc.location
+        line, col = ((loc.line or 1), (loc.col or 1)) if loc is not None else (1, 1)
+        f.error(f"{key}: {exc.message}", node, *yn.scalar_position(f, node, line, col))
+        return None
+
+
+def _window(f: yn.File, node: yaml.Node, what: str) -> Window | None:
+    m = yn.mapping(f, node, what)
+    if m is None:
+        return None
+    yn.check_keys(f, m, ("match", "within"), what)
+    for key in ("match", "within"):
+        if key not in m:
+            f.error(f"{what} needs {key!r}", node)
+            return None
+    expr = _expression(f, m["match"][1], f"{what}.match")
+    within = yn.duration(f, m["within"][1])
+    return Window(expr, within) if expr else None
+
+
+def _correlation(f: yn.File, node: yaml.Node) -> Correlation | None:
+    m = yn.mapping(f, node, "correlate")
+    if m is None:
+        return None
+    yn.check_keys(f, m, ("group_by", "threshold", "followed_by", "not_followed_by", "context"), "correlate")
+    count, within = 1, 0.0
+    if "threshold" in m:
+        t = yn.mapping(f, m["threshold"][1], "threshold") or {}
+        yn.check_keys(f, t, ("count", "within"), "threshold")
+        count = yn.positive_int(f, t["count"][1], "threshold.count") if "count" in t else 1
+        within = yn.duration(f, t["within"][1]) if "within" in t else 0.0
+        if "count" not in t or "within" not in t:
+            f.error("threshold needs 'count' and 'within'", m["threshold"][1])
+    context = 0
+    if "context" in m:
+        c = yn.mapping(f, m["context"][1], "context") or {}
+        yn.check_keys(f, c, ("lines",), "context")
+        context = min(yn.positive_int(f, c["lines"][1], "context.lines"), 500) if "lines" in c else 0
+    followed = _window(f, m["followed_by"][1], "followed_by") if "followed_by" in m else None
+    absent = _window(f, m["not_followed_by"][1], "not_followed_by") if "not_followed_by" in m else None
+    if followed and absent:
+        f.error("use followed_by or not_followed_by, not both", node)
+    return Correlation(yn.strings(f, m, "group_by"), count, within, followed, absent, context)
+
+
+def _example(f: yn.File, node: yaml.Node) -> Example | None:
+    if isinstance(node, yaml.ScalarNode):
+        return Example((str(yn.node_value(node)),), {}, None, f.at(node))
+    m = yn.mapping(f, node, "an example")
+    if m is None:
+        return None
+    yn.check_keys(f, m, ("line", "lines", "captures", "format"), "an example")
+    if ("line" in m) == ("lines" in m):
+        f.error("an example needs exactly one of 'line' or 'lines'", node)
+        return None
+    lines = (yn.text(f, m, "line"),) if "line" in m else yn.strings(f, m, "lines")
+    captures = yn.node_value(m["captures"][1]) if "captures" in m else {}
+    if not isinstance(captures, dict):
+        f.error("'captures' must be a mapping of name: value", m["captures"][1])
+        captures = {}
+    fmt = yn.text(f, m, "format") or None
+    return Example(lines, {str(k): str(v) for k, v in captures.items()}, fmt, f.at(node))
+
+
+def _examples(f: yn.File, node: yaml.Node) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
+    m = yn.mapping(f, node, "examples") or {}
+    yn.check_keys(f, m, ("match", "no-match"), "examples")
+    out: list[tuple[Example, ...]] = []
+    for key in ("match", "no-match"):
+        items: list[Example] = []
+        if key in m:
+            seq = m[key][1]
+            if not isinstance(seq, yaml.SequenceNode):
+                f.error(f"examples.{key} must be a list", seq)
+            else:
+                items = [e for e in (_example(f, n) for n in seq.value) if e]
+        out.append(tuple(items))
+    return out[0], out[1]
+
+
+def _rule(f: yn.File, node: yaml.Node, stem: str | None) -> Rule | None:
+    m = yn.mapping(f, node, "a rule")
+    if m is None:
+        return None
+    before = len(f.errors)
+    yn.check_keys(f, m, _KEYS, "a rule")
+    for key in _REQUIRED:
+        if key not in m:
+            f.error(f"missing required key {key!r}", node)
+    if len(f.errors) > before and any(k not in m for k in _REQUIRED):
+        return None
+    rule_id = yn.text(f, m, "id")
+    if not _ID.match(rule_id):
+        f.error(f"id {rule_id!r} must be kebab-case: lower-case letters, digits and '-'", m["id"][1])
+    elif stem is not None and rule_id != stem:
+        f.error(f"id {rule_id!r} must equal the file name {stem!r}", m["id"][1])
+    severity = yn.text(f, m, "severity")
+    if severity not in SEVERITIES:
+        f.error(f"severity {severity!r} must be one of {', '.join(SEVERITIES)}", m["severity"][1])
+    category = yn.text(f, m, "category")
+    if not _ID.match(category):
+        f.error(f"category {category!r} must be kebab-case", m["category"][1])
+    expr = _expression(f, m["match"][1], "match")
+    correlation = _correlation(f, m["correlate"][1]) if "correlate" in m else None
+    ex_match, ex_no = _examples(f, m["examples"][1]) if "examples" in m else ((), ())
+    fingerprint = yn.strings(f, m, "fingerprint") if "fingerprint" in m else None
+    if len(f.errors) > before or expr is None:
+        return None
+    info = RuleInfo(
+        id=rule_id, title=yn.text(f, m, "title"), severity=severity, category=category,
+        tags=yn.strings(f, m, "tags"), diagnosis=yn.text(f, m, "diagnosis"), fix=yn.text(f, m, "fix"),
+        why=yn.text(f, m, "why"), references=yn.strings(f, m, "references"), retryable=yn.boolean(f, m, "retryable"),
+        generic=yn.boolean(f, m, "generic"), source=f.path,
+    )
+    message = yn.text(f, m, "message", info.title)
+    return Rule(info, expr, message, yn.strings(f, m, "supersedes"), fingerprint, correlation,
+                ex_match, ex_no, f.at(node))
+
+
+def _parse_file(path: str, text: str, single_rule_stem: str | None) -> tuple[list[Rule], list[RuleError]]:
+    f = yn.File(path, text)
+    try:
+        root = yn.compose(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
+        return [], [RuleError(f"invalid YAML: {exc.problem or exc}", loc, f.snippet(loc))]
+    if root is None:
+        return [], [RuleError("empty rule file", Location(path))]
+    rules: list[Rule] = []
+    if isinstance(root, yaml.MappingNode) and any(yn.node_value(k) == "rules" for k, _ in root.value):
+        m = yn.mapping(f, root, "a rule file") or {}
+        yn.check_keys(f, m, ("rules",), "a rule file")
+        seq = m["rules"][1]
+        if not isinstance(seq, yaml.SequenceNode):
+            f.error("'rules' must be a list of rules", seq)
+        else:
+            rules = [r for r in (_rule(f, n, None) for n in seq.value) if r]
+    else:
+        rule = _rule(f, root, single_rule_stem)
+        rules = [rule] if rule else []
+    return rules, f.errors
+
+
+# --- finding rule files -------------------------------------------------------------------------
+
+def _files_in(root: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    """(display path, Traversable) for every .yaml/.yml under `root`, sorted, recursively."""
+    for entry in sorted(root.iterdir(), key=lambda e: e.name):
+        name = f"{prefix}/{entry.name}" if prefix else entry.name
+        if entry.is_dir():
+            if not entry.name.startswith((".", "__")):
+                yield from _files_in(entry, name)
+        elif entry.name.endswith((".yaml", ".yml")):
+            yield name, entry
+
+
+def rule_sources(dirs: Sequence[str], builtin: bool = True) -> list[tuple[str, str]]:
+    """(path, text) of every rule file: the bundled ones (unless `builtin` is false), then each dir's.
+
+    Raises RuleError when a directory does not exist.
+    """
+    out: list[tuple[str, str]] = []
+    if builtin:
+        root = resources.files("logsleuth.bundled_rules")
+        out += [(f"rules/{name}", t.read_text(encoding="utf-8")) for name, t in _files_in(root, "")]
+    for d in dirs:
+        p = Path(d)
+        if p.is_file():
+            out.append((str(p), p.read_text(encoding="utf-8", errors="replace")))
+        elif p.is_dir():
+            out += [(str(p / name), t.read_text(encoding="utf-8", errors="replace")) for name, t in _files_in(p, "")]
+        else:
+            raise RuleError("no such rule file or directory", Location(d))
+    return out
+
+
+def env_rule_dirs() -> list[str]:
+    """Rule folders named in LOGSLEUTH_RULES (colon-separated)."""
+    return [d for d in os.environ.get("LOGSLEUTH_RULES", "").split(os.pathsep) if d]
+
+
+def load(dirs: Sequence[str] = (), builtin: bool = True) -> list[Rule]:
+    """Load, validate and compile rules; raises RuleErrors holding every problem in every file."""
+    rules: list[Rule] = []
+    errors: list[RuleError] = []
+    for path, text in rule_sources(dirs, builtin):
+        stem = Path(path).stem
+        found, errs = _parse_file(path, text, stem)
+        rules += found
+        errors += errs
+    errors += _check_ids(rules)
+    if errors:
+        raise RuleErrors(errors)
+    return rules
+
+
+def _check_ids(rules: list[Rule]) -> list[RuleError]:
+    seen: dict[str, Rule] = {}
+    errors = []
+    for r in rules:
+        if r.id in seen:
+            errors.append(RuleError(f"duplicate rule id {r.id!r} (first defined at {seen[r.id].location})", r.location))
+        seen[r.id] = r
+    known = set(seen)
+    for r in rules:
+        for other in r.supersedes:
+            if other not in known:
+                errors.append(RuleError(f"rule {r.id!r} supersedes unknown rule {other!r}", r.location))
+    return errors
+
+
+def select(rules: list[Rule], only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[Rule]:
+    """Keep rules whose id, tag or category is in `only` (if given) and not in `skip`."""
+    def names(r: Rule) -> set[str]:
+        return {r.id, r.info.category, *r.info.tags}
+
+    out = [r for r in rules if not only or names(r) & set(only)]
+    return [r for r in out if not names(r) & set(skip)]

@@ -1,0 +1,206 @@
+"""The matcher: both prefilter backends and both paths (raw blocks, parsed records) give the same findings."""
+from __future__ import annotations
+
+import random
+
+import pytest
+from conftest import make_rules, short_iso
+
+from logsleuth.read import inputs
+from logsleuth import ruleset
+from logsleuth.findings.aggregate import Aggregator
+from logsleuth.findings.correlate import Correlator
+from logsleuth.match.engine import Engine
+from logsleuth.errors import Diagnostics
+from logsleuth.authoring.examples import findings_for
+
+BUNDLED = ruleset.load()
+NOISE = [
+    "systemd[1]: Started Session 42 of User root.",
+    "sshd[2211]: Accepted publickey for deploy from 10.1.2.3 port 52214 ssh2",
+    "CRON[3100]: (root) CMD (command -v debian-sa1 > /dev/null && debian-sa1 1 1)",
+    "gitlab-runner[812]: Checking for jobs... received   job=991 repo_url=https://gitlab.example.com/g/p.git runner=abcd1234",
+    "gitlab-runner[812]: Job succeeded   duration_s=42.1 job=991 project=7 runner=abcd1234",
+    "kernel: docker0: port 1(veth12ab) entered forwarding state",
+    "dockerd[700]: time=\"2024-03-10T12:00:00Z\" level=info msg=\"Container started\" code=202 timeout=50s",
+]
+
+
+def _example_messages() -> list[str]:
+    out = []
+    for r in BUNDLED:
+        for ex in r.examples_match + r.examples_no_match:
+            for line in ex.lines:
+                out.extend(line.split("\n"))
+    return out
+
+
+def corpus(seed: int, n: int = 4000) -> str:
+    """short-iso lines mixing healthy noise with every bundled example, some as multi-line entries."""
+    rnd = random.Random(seed)
+    examples = _example_messages()
+    lines = []
+    for i in range(n):
+        ts = f"2024-03-10T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}+0000"
+        if rnd.random() < 0.15:
+            msg = rnd.choice(examples)
+            lines.append(f"{ts} ci{rnd.randint(1, 3)} app[{rnd.randint(2, 999)}]: {msg}")
+        else:
+            lines.append(f"{ts} ci{rnd.randint(1, 3)} {rnd.choice(NOISE)}")
+        if rnd.random() < 0.05:
+            lines.append(" " * 30 + rnd.choice(["at java.lang.Thread.run(Thread.java:750)", rnd.choice(examples)]))
+    return "\n".join(lines) + "\n"
+
+
+def summary(findings):
+    return sorted((f.rule_id, f.fingerprint, f.count, f.first_seen, f.last_seen,
+                   tuple((e.path, e.line, e.text) for e in f.evidence)) for f in findings)
+
+
+def scan_file(path, engine_rules, backend: str, parsed: bool, block_size: int):
+    engine, corr, agg = Engine(engine_rules, backend), Correlator(), Aggregator()
+    diag = Diagnostics()
+    opts = inputs.ReadOptions(block_size=block_size)
+    (inp,) = list(inputs.expand([str(path)], opts, diag))
+    opened = inputs.open_input(inp, opts, diag)
+    events = engine.match_records(inputs.records(opened)) if parsed else engine.match(opened)
+    for m in corr.run(events):
+        agg.add(m)
+    for m in corr.finish():
+        agg.add(m)
+    assert not diag.input_errors
+    return summary(agg.findings())
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_backends_and_paths_agree(tmp_path, seed):
+    path = tmp_path / "corpus.log"
+    path.write_text(corpus(seed))
+    reference = scan_file(path, BUNDLED, "python", parsed=True, block_size=1 << 20)
+    assert len(reference) >= 10, "the corpus should fire many rules"
+    for backend in ("stdlib", "python", "hyperscan"):
+        for block_size in (4096, 1 << 20):  # small blocks split entries across block boundaries
+            assert scan_file(path, BUNDLED, backend, parsed=False, block_size=block_size) == reference, (backend, block_size)
+        assert scan_file(path, BUNDLED, backend, parsed=True, block_size=1 << 20) == reference, backend
+
+
+def test_rules_without_literals_run_on_every_event(tmp_path):
+    (rule,) = make_rules(tmp_path, """\
+        id: any-error
+        title: t
+        severity: minor
+        category: misc
+        match: 'level == "error"'
+    """)
+    engine = Engine([rule], "python")
+    assert engine.always and not engine.literals
+    recs = short_iso("""\
+        2024-03-10T12:00:00+0000 ci1 gitlab-runner[812]: ERROR: something odd   runner=abcd1234
+        2024-03-10T12:00:01+0000 ci1 gitlab-runner[812]: all fine
+    """)
+    (f,) = findings_for([rule], recs)
+    assert f.count == 1 and f.evidence[0].line == 1
+
+
+GENERIC = """\
+id: cannot-reach
+title: t
+severity: major
+category: network
+generic: true
+match: message ~ /Checking for jobs\\.\\.\\. failed/
+"""
+SPECIFIC = """\
+id: x509-unknown
+title: t
+severity: critical
+category: tls-x509
+match: 'message ~ /x509: certificate signed by unknown authority/'
+"""
+SUPERSEDER = """\
+id: better-x509
+title: t
+severity: critical
+category: tls-x509
+supersedes: [x509-unknown]
+match: 'message ~ /tls: failed to verify certificate: x509/'
+"""
+
+
+def test_generic_rules_give_way_and_supersedes_hides(tmp_path):
+    rs = make_rules(tmp_path, GENERIC, SPECIFIC, SUPERSEDER)
+    recs = short_iso("""\
+        2024-03-10T12:00:00+0000 ci1 gitlab-runner[812]: WARNING: Checking for jobs... failed   status=Post "https://g/api/v4/jobs/request": tls: failed to verify certificate: x509: certificate signed by unknown authority
+        2024-03-10T12:00:01+0000 ci1 gitlab-runner[812]: WARNING: Checking for jobs... failed   status=Post "https://g/api/v4/jobs/request": x509: certificate signed by unknown authority
+        2024-03-10T12:00:02+0000 ci1 gitlab-runner[812]: WARNING: Checking for jobs... failed   status=POST https://g/api/v4/jobs/request: 418 I'm a teapot
+    """)
+    got = {f.rule_id: [e.line for e in f.evidence] for f in findings_for(rs, recs)}
+    assert got == {"better-x509": [1], "x509-unknown": [2], "cannot-reach": [3]}
+
+
+def test_a_threshold_that_never_fires_does_not_hide_a_generic_rule(tmp_path):
+    storm = """\
+id: poll-storm
+title: t
+severity: major
+category: runner-connectivity
+match: message ~ /Checking for jobs\\.\\.\\. failed/
+correlate:
+  threshold: {count: 5, within: 10m}
+"""
+    rs = make_rules(tmp_path, GENERIC, storm)
+    recs = short_iso("""\
+        2024-03-10T12:00:00+0000 ci1 gitlab-runner[812]: WARNING: Checking for jobs... failed   runner=abcd1234 >
+        2024-03-10T12:00:03+0000 ci1 gitlab-runner[812]: WARNING: Checking for jobs... failed   runner=abcd1234 >
+    """)
+    assert {f.rule_id: f.count for f in findings_for(rs, recs)} == {"cannot-reach": 2}
+
+
+@pytest.mark.parametrize("fmt", ["short-iso", "json"])
+def test_parallel_workers_give_the_single_pass_result(tmp_path, monkeypatch, fmt):
+    from logsleuth.match import parallel
+    from logsleuth.read import formats
+    from logsleuth.pipeline import ScanOptions, analyze
+
+    path = tmp_path / "big.log"
+    path.write_text(corpus(7, n=20000) if fmt == "short-iso" else json_corpus(7))
+    monkeypatch.setattr(parallel, "MIN_SIZE", 0)
+    monkeypatch.setattr(parallel, "RANGE_SIZE", 64 << 10)  # many ranges, cut between entries
+    assert len(parallel.ranges(str(path), formats.get(fmt))) > 10
+    single = analyze([str(path)], BUNDLED, ScanOptions(jobs=1))
+    split = analyze([str(path)], BUNDLED, ScanOptions(jobs=2))
+    assert summary(split.findings) == summary(single.findings) and len(single.findings) >= 10
+    assert split.inputs[0].lines == single.inputs[0].lines == path.read_text().count("\n")
+
+
+def json_corpus(seed: int) -> str:
+    """The short-iso corpus as `journalctl -o json` lines; coloured runner lines as byte arrays."""
+    import json
+
+    rnd = random.Random(seed)
+    out = []
+    for n, line in enumerate(corpus(seed).splitlines()):
+        if line.startswith(" "):
+            continue  # json has no continuation lines: a multi-line message is one string
+        _ts, host, rest = line.split(" ", 2)
+        ident, _, message = rest.partition(": ")
+        entry = {"__REALTIME_TIMESTAMP": str(1710072000_000000 + n * 1_000_000), "_HOSTNAME": host,
+                 "SYSLOG_IDENTIFIER": ident.split("[")[0], "PRIORITY": "6", "MESSAGE": message}
+        if rnd.random() < 0.2:  # journalctl writes any MESSAGE with a control character as bytes
+            entry["MESSAGE"] = list(("\x1b[0;33m" + message + "\x1b[0;m").encode())
+        out.append(json.dumps(entry))
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_json_message_path_agrees_with_full_parsing(tmp_path, seed):
+    from logsleuth.read import formats
+
+    path = tmp_path / "corpus.json"
+    path.write_text(json_corpus(seed))
+    assert formats.get("json").message_of is not None and not Engine(BUNDLED).always  # the message path runs
+    reference = scan_file(path, BUNDLED, "python", parsed=True, block_size=1 << 20)
+    assert len(reference) >= 10
+    for backend in ("stdlib", "python", "hyperscan"):
+        for block_size in (4096, 1 << 20):
+            assert scan_file(path, BUNDLED, backend, parsed=False, block_size=block_size) == reference

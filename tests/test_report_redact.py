@@ -1,0 +1,142 @@
+"""Secret masking: every token shape GitLab and the runner log, and the identifiers that must survive."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from logsleuth.model import Evidence, Finding, InputSummary, Report, RuleInfo
+from logsleuth.report.redact import redact_report, redact_text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Prefixed GitLab tokens keep their prefix, so the reader knows which kind leaked.
+        ("token is glrt-t1_AbCdEfGhIjKlMnOpQrSt now", "token is glrt-[REDACTED] now"),
+        ("PAT glpat-abcdefghijklmnopqrst used", "PAT glpat-[REDACTED] used"),
+        ("routable glpat-AbCdEfGhIjKlMnOpQrStUvWxY.01.0w1abc2de", "routable glpat-[REDACTED]"),
+        ("CI_JOB_TOKEN glcbt-64_AbCdEfGhIjKlMnOpQrSt", "CI_JOB_TOKEN glcbt-[REDACTED]"),
+        ("deploy gldt-AbCdEfGhIjKlMnOpQrSt", "deploy gldt-[REDACTED]"),
+        ("register GR1348941AbCdEfGhIjKlMnOpQrSt ok", "register GR1348941[REDACTED] ok"),
+        # Legacy 20-character tokens are only recognisable by the name in front of them.
+        ("gitlab-runner register --token AbCdEfGhIjKlMnOpQrSt", "gitlab-runner register --token [REDACTED]"),
+        ("--registration-token=AbCdEfGhIjKlMnOpQrSt --url x", "--registration-token=[REDACTED] --url x"),
+        ("--registration-token AbCdEfGhIjKlMnOpQrSt", "--registration-token [REDACTED]"),
+        ("registration-token: AbCdEfGhIjKlMnOpQrSt", "registration-token: [REDACTED]"),
+        ('  token = "AbCdEfGhIjKlMnOpQrSt"', '  token = "[REDACTED]"'),
+        ("request?token=AbCdEfGhIjKlMnOpQrSt&x=1", "request?token=[REDACTED]&x=1"),
+        ('{"token": "AbCdEfGhIjKlMnOpQrSt"}', '{"token": "[REDACTED]"}'),
+        ("CI_JOB_TOKEN=AbCdEfGhIjKlMnOpQrSt", "CI_JOB_TOKEN=[REDACTED]"),
+        ("GET /api/v4/projects?private_token=AbCdEfGhIjKlMnOpQrSt", "GET /api/v4/projects?private_token=[REDACTED]"),
+        # Headers: the scheme stays, the credential goes.
+        ("PRIVATE-TOKEN: s3cr3t-value", "PRIVATE-TOKEN: [REDACTED]"),
+        ("private-token:abc", "private-token:[REDACTED]"),
+        ("JOB-TOKEN: 64_AbCdEfGhIjKl", "JOB-TOKEN: [REDACTED]"),
+        ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig", "Authorization: Bearer [REDACTED]"),
+        ("authorization: Basic dXNlcjpwYXNz", "authorization: Basic [REDACTED]"),
+        ('"Authorization": "Bearer abc123"', '"Authorization": "Bearer [REDACTED]"'),
+        # URL passwords, including git's job-token user.
+        ("fetch https://user:hunter2@gitlab.example.com/a.git", "fetch https://user:[REDACTED]@gitlab.example.com/a.git"),
+        ("https://gitlab-ci-token:glcbt-64_AbCdEfGh@gitlab.com/g/p.git",
+         "https://gitlab-ci-token:[REDACTED]@gitlab.com/g/p.git"),
+        ("remote: gitlab-ci-token:AbCdEf123@gitlab.com", "remote: gitlab-ci-token:[REDACTED]@gitlab.com"),
+        ("proxy http://:p4ss@proxy:3128", "proxy http://:[REDACTED]@proxy:3128"),
+    ],
+)
+def test_secret_is_masked(text, expected):
+    assert redact_text(text) == expected
+    assert redact_text(expected) == expected  # idempotent: masking twice changes nothing
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # The runner's short token is an identifier operators grep for, not a secret.
+        "Checking for jobs... received job=4242 repo_url=https://gitlab.com/g/p.git runner=abcd1234",
+        "Verifying runner... is valid runner=xY12ab3Z token=xY12ab3Z",
+        "ERROR: Failed to verify the runner. You may be having network problems. runner=abcd1234",
+        "access token authentication failed for user",
+        "https://gitlab.example.com:8443/api/v4/jobs/request",
+        "glibc 2.36 and global settings",
+        "Authorization header missing",
+        "",
+    ],
+)
+def test_identifiers_and_prose_are_kept(text):
+    assert redact_text(text) == text
+
+
+_UTC = timezone.utc
+_RULE = RuleInfo(id="runner-token-invalid", title="Token rejected", severity="critical", category="auth",
+                 fix="Set token = glrt-<new token> in config.toml")
+
+
+def _finding() -> Finding:
+    ev = Evidence(path="runner.log", line=7, text="PRIVATE-TOKEN: abc123 refused",
+                  ts=datetime(2024, 5, 1, tzinfo=_UTC), context=("url https://u:pw@h/x",))
+    return Finding(rule=_RULE, message="token glrt-AbCdEfGhIjKlMnOpQrSt rejected", fingerprint="f" * 64,
+                   count=2, first_seen=None, last_seen=None,
+                   variables={"token": "glrt-AbCdEfGhIjKlMnOpQrSt", "runner": "abcd1234"}, evidence=(ev,))
+
+
+def test_redact_report_masks_every_log_derived_string():
+    report = Report(findings=(_finding(),), rules=(_RULE,),
+                    inputs=(InputSummary(path="https://u:pw@host/trace", format="plain", reason="sniffed"),),
+                    warnings=("line 3: Authorization: Bearer xyz",), errors=("--token AbCdEfGhIjKlMnOpQrSt",))
+    out = redact_report(report)
+    f = out.findings[0]
+    assert f.message == "token glrt-[REDACTED] rejected"
+    assert f.variables == {"token": "glrt-[REDACTED]", "runner": "abcd1234"}
+    assert f.evidence[0].text == "PRIVATE-TOKEN: [REDACTED] refused"
+    assert f.evidence[0].context == ("url https://u:[REDACTED]@h/x",)
+    assert f.evidence[0].ts == datetime(2024, 5, 1, tzinfo=_UTC)
+    assert out.inputs[0].path == "https://u:[REDACTED]@host/trace"
+    assert out.warnings == ("line 3: Authorization: Bearer [REDACTED]",)
+    assert out.errors == ("--token [REDACTED]",)
+    # Identity and rule text are not log data: the fingerprint must stay stable across runs.
+    assert f.fingerprint == "f" * 64 and f.rule is _RULE
+    # The input report is untouched (it is frozen; redaction returns a copy).
+    assert report.findings[0].message == "token glrt-AbCdEfGhIjKlMnOpQrSt rejected"
+
+
+def test_bare_secret_captured_elsewhere_is_masked_everywhere():
+    # The capture holds only the value; the evidence line names it as a token.
+    ev = Evidence(path="job.log", line=1, text="register --registration-token LeGaCyReGiStRaTiOn20")
+    f = Finding(rule=_RULE, message="registration with LeGaCyReGiStRaTiOn20 failed", fingerprint="f", count=1,
+                first_seen=None, last_seen=None, variables={"value": "LeGaCyReGiStRaTiOn20"}, evidence=(ev,))
+    out = redact_report(Report(findings=(f,), rules=(_RULE,))).findings[0]
+    assert out.variables == {"value": "[REDACTED]"}
+    assert out.message == "registration with [REDACTED] failed"
+    assert out.evidence[0].text == "register --registration-token [REDACTED]"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("password", "hunter2", "[REDACTED]"),
+        ("db_passwd", "x", "[REDACTED]"),
+        ("client_secret", "abc", "[REDACTED]"),
+        ("token", "AbCdEfGhIjKlMnOpQrSt", "[REDACTED]"),
+        ("token", "glrt-AbCdEfGhIjKlMnOpQrSt", "glrt-[REDACTED]"),
+        ("token", "abcd1234", "abcd1234"),  # the runner's short token is an identifier
+        ("runner", "abcd1234", "abcd1234"),
+        ("task", "cc1plus", "cc1plus"),
+        ("password", "", ""),
+    ],
+)
+def test_variable_named_as_secret_is_masked(name, value, expected):
+    f = Finding(rule=_RULE, message="m", fingerprint="f", count=1, first_seen=None, last_seen=None,
+                variables={name: value}, evidence=())
+    assert redact_report(Report(findings=(f,), rules=(_RULE,))).findings[0].variables == {name: expected}
+
+
+def test_short_values_are_not_cross_masked():
+    # "docker" after a URL user is a (weak) password, but masking every "docker" in the report
+    # would wreck it; only the URL occurrence is masked.
+    ev = Evidence(path="job.log", line=1, text="pull https://bot:docker@registry.local/img from docker hub")
+    f = Finding(rule=_RULE, message="docker pull failed", fingerprint="f", count=1, first_seen=None,
+                last_seen=None, variables={}, evidence=(ev,))
+    out = redact_report(Report(findings=(f,), rules=(_RULE,))).findings[0]
+    assert out.evidence[0].text == "pull https://bot:[REDACTED]@registry.local/img from docker hub"
+    assert out.message == "docker pull failed"
