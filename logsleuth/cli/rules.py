@@ -102,6 +102,25 @@ def rules_test(directory: str | None, rule_dirs: tuple[str, ...], no_builtin: bo
     sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
 
 
+@rules_group.command("score")
+@click.argument("corpus")
+@rule_options
+@click.option("--min-recall", type=click.FloatRange(0, 1), help="Exit 1 when overall recall is below this.")
+@click.option("--min-precision", type=click.FloatRange(0, 1), help="Exit 1 when overall precision is below this.")
+def rules_score(corpus: str, rule_dirs: tuple[str, ...], no_builtin: bool, only: tuple[str, ...],
+                skip: tuple[str, ...], min_recall: float | None, min_precision: float | None) -> None:
+    """Score the rules on a labelled corpus (CORPUS/labels.yaml): recall and precision per category.
+
+    A negative (no categories) flagged at major or above also exits 1.
+    """
+    from logsleuth.authoring.score import render_text, score
+
+    result = score(corpus, load_rules(list(rule_dirs), no_builtin, only, skip))
+    click.echo(render_text(result), nl=False)
+    short = ((min_recall is not None and result.recall() < min_recall)
+             or (min_precision is not None and result.precision() < min_precision) or result.alarms())
+    sys.exit(EXIT_FINDINGS if short else EXIT_OK)
+
 @cli.command()
 @click.argument("rule_id")
 @click.argument("lines", nargs=-1)
