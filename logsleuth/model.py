@@ -112,6 +112,51 @@ class Finding:
         return self.rule.title
 
 
+STATUSES = ("ongoing", "unknown", "recovered")
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """One failure as an operator sees it: a root finding and the facts that belong to it.
+
+    `facts` holds the root first, then the supporting findings by first occurrence; each fact
+    counts only this incident's matches. `status` is `ongoing` (a rule says what recovery looks
+    like and none was seen after the failure), `recovered` (it was, at `recovered_at`), or
+    `unknown` (no rule of the incident says).
+    """
+
+    facts: tuple[Finding, ...]
+    fingerprint: str
+    status: str = "unknown"
+    recovered_at: datetime | None = None
+
+    @property
+    def root(self) -> Finding:
+        return self.facts[0]
+
+    @property
+    def severity(self) -> str:
+        return max((f.severity for f in self.facts), key=SEVERITIES.index)
+
+    @property
+    def first_seen(self) -> datetime | None:
+        times = [f.first_seen for f in self.facts if f.first_seen is not None]
+        return min(times) if times else None
+
+    @property
+    def last_seen(self) -> datetime | None:
+        times = [f.last_seen for f in self.facts if f.last_seen is not None]
+        return max(times) if times else None
+
+
+@dataclass(frozen=True, slots=True)
+class Unexplained:
+    """Error lines no rule recognised: how many, and the first few (path, line, text)."""
+
+    count: int = 0
+    samples: tuple[Evidence, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class InputSummary:
     """One input that was read: its name, the detected format and why, and how much of it."""
@@ -121,6 +166,8 @@ class InputSummary:
     reason: str
     lines: int = 0
     bytes: int = 0
+    events: int = -1  # entries read, when known; -1: not counted (the prefilter skipped parsing)
+    markers_only: bool = False  # nothing but journalctl's `-- No entries --`-style lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +182,13 @@ class Report:
     truncated_lines: int = 0
     version: str = ""
     generated_at: datetime | None = None
+    incidents: tuple[Incident, ...] = ()
+    unexplained: Unexplained = Unexplained()
+
+    @property
+    def empty(self) -> bool:
+        """Nothing was there to check: no input read, or every input empty or journal markers only."""
+        return not self.findings and all(i.lines == 0 or i.markers_only for i in self.inputs)
 
     def counts_by_severity(self) -> dict[str, int]:
         counts = {s: 0 for s in reversed(SEVERITIES)}

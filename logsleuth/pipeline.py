@@ -8,8 +8,10 @@ from typing import Callable, Iterable, Iterator, Sequence
 from logsleuth import __version__
 from logsleuth.read import inputs
 from logsleuth.match import parallel
-from logsleuth.findings.aggregate import Aggregator
-from logsleuth.findings.correlate import Correlator, Match
+from logsleuth.findings import unexplained
+from logsleuth.findings.collect import Collector
+from logsleuth.findings.correlate import Correlator
+from logsleuth.findings.incidents import MAX_INCIDENTS
 from logsleuth.match.engine import Engine, Event, Tick
 from logsleuth.errors import Diagnostics
 from logsleuth.model import Finding, InputSummary, Report
@@ -25,6 +27,8 @@ class ScanOptions:
     live: bool = False  # hand each match on at once (`journalctl -f`), see Engine
     since: datetime | None = None  # only events at or after this time (events without a time are kept)
     until: datetime | None = None  # only events before this time
+    unexplained: bool = True  # count error lines no rule recognised (one extra engine probe)
+    unexplained_samples: int = 5  # how many of them the report keeps
 
 
 def analyze(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions = ScanOptions(),
@@ -38,9 +42,10 @@ def analyze(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions = 
     match is decided; in live mode an interrupt (Ctrl-C) ends the input, not the report.
     """
     diag = diag or Diagnostics()
-    engine = Engine(rules, options.backend, live=options.live)
+    signals = (unexplained.probe(),) if options.unexplained else ()
+    engine = Engine(rules, options.backend, live=options.live, signals=signals)
     correlator = Correlator()
-    agg = Aggregator(options.evidence_limit)
+    collector = Collector(options.evidence_limit, options.unexplained_samples, on_finding)
     summaries: list[InputSummary] = []
     for inp in inputs.expand(list(paths), options.read, diag):
         opened = inputs.open_input(inp, options.read, diag)
@@ -55,30 +60,27 @@ def analyze(paths: Sequence[str], rules: Sequence[Rule], options: ScanOptions = 
         if options.since or options.until:
             events = _between(events, options.since, options.until)
         try:
-            _collect(correlator.run(events), agg, on_finding)
+            collector.add(correlator.run(collector.signals(events)))
         except KeyboardInterrupt:
             if not options.live:
                 raise
-        summaries.append(InputSummary(opened.name, opened.format.name, opened.reason,
-                                      opened.lines_read, opened.bytes_read))
-    _collect(correlator.finish(), agg, on_finding)
+        summaries.append(InputSummary(opened.name, opened.format.name, opened.reason, opened.lines_read,
+                                      opened.bytes_read, markers_only=opened.lines_read > 0 and not opened.has_content))
+    collector.add(correlator.finish())
     if correlator.dropped:
         diag.warn(f"correlation state was full: {correlator.dropped} pending event(s) dropped")
+    if collector.incidents.overflowed:
+        diag.warn(f"more than {MAX_INCIDENTS} incidents: {collector.incidents.overflowed} match(es) joined the latest one")
+    findings, incidents, unexplained_lines = collector.result()
     return Report(
-        findings=tuple(agg.findings()), rules=tuple(r.info for r in rules), inputs=tuple(summaries),
+        findings=tuple(findings), rules=tuple(r.info for r in rules), inputs=tuple(summaries),
         # A partly read input still gave its findings: a warning, as on stderr; an unreadable one is an error.
         warnings=(*diag.warnings, *(str(e) for e in diag.input_errors if e.partial)),
         errors=tuple(str(e) for e in diag.input_errors if not e.partial),
         truncated_lines=diag.truncated_lines, version=__version__,
         generated_at=datetime.now(timezone.utc).replace(microsecond=0),
+        incidents=tuple(incidents), unexplained=unexplained_lines,
     )
-
-
-def _collect(matches: Iterable[Match], agg: Aggregator, on_finding: Callable[[Finding], None] | None) -> None:
-    for match in matches:
-        new = agg.add(match)
-        if new is not None and on_finding is not None:
-            on_finding(new)
 
 
 def _between(events: Iterable[Event], since: datetime | None, until: datetime | None) -> Iterator[Event]:

@@ -279,7 +279,7 @@ def test_live_mode_alerts_while_the_input_is_still_open(logsleuth_cmd, ending):
         rest, err = proc.communicate(timeout=20)  # (otherwise closing stdin is the end of input)
     finally:
         proc.kill()
-    assert "logsleuth: 1 finding, worst CRITICAL" in rest and "Traceback" not in err
+    assert "logsleuth: 1 incident, worst CRITICAL" in rest and "Traceback" not in err
     assert proc.returncode == 1
 
 
@@ -321,3 +321,45 @@ def test_explain_with_an_unknown_format_is_a_usage_error(logsleuth_cmd):
     forced = run(logsleuth_cmd, "explain", "dns-no-such-host", "lookup g on 1.1.1.1:53: no such host",
                  "--input-format", "plain")
     assert forced.returncode == 0 and "format: plain (forced)" in forced.stdout
+
+
+def test_a_mistyped_command_is_a_usage_error_with_a_suggestion(logsleuth_cmd, tmp_path):
+    typo = run(logsleuth_cmd, "scna", SAMPLE, cwd=tmp_path)
+    assert typo.returncode == 2 and typo.stdout == ""
+    assert "Error: No such command 'scna'. Did you mean 'scan'?" in typo.stderr and "Traceback" not in typo.stderr
+    other = run(logsleuth_cmd, "frobnicate", cwd=tmp_path)
+    assert other.returncode == 2
+    assert "No such command 'frobnicate', and no file or directory 'frobnicate' to scan. Commands: " in other.stderr
+    # An existing path is still scanned, even one named like a typo; so is a path given first.
+    (tmp_path / "scna").write_text(DNS)
+    for first in ("scna", str(SAMPLE)):
+        out = run(logsleuth_cmd, first, "--format", "json", cwd=tmp_path)
+        assert out.returncode == 1, out.stderr
+        assert "dns-no-such-host" in {f["rule_id"] for f in json.loads(out.stdout)["findings"]}
+    # A path-shaped word that does not exist stays an unreadable input, as `scan` says it.
+    missing = run(logsleuth_cmd, "missing.log", cwd=tmp_path)
+    assert missing.returncode == 2 and "missing.log: no such file or directory" in missing.stderr
+
+
+def test_only_and_skip_values_that_name_no_rule_are_usage_errors(logsleuth_cmd):
+    skip = run(logsleuth_cmd, "scan", SAMPLE, "--skip", "oom-kil")
+    assert skip.returncode == 2 and skip.stdout == ""
+    assert "--skip oom-kil: no rule id, tag or category 'oom-kil'; did you mean oom-kill" in skip.stderr
+    only = run(logsleuth_cmd, "scan", SAMPLE, "--only", "dns,auth-tokn")
+    assert only.returncode == 2
+    assert "--only auth-tokn: no rule id, tag or category 'auth-tokn'; did you mean auth-token" in only.stderr
+    # Every command that takes --only/--skip checks them, even those that look rules up by id.
+    shown = run(logsleuth_cmd, "rules", "show", "dns-no-such-host", "--skip", "dns-no-such-hots")
+    assert shown.returncode == 2 and "did you mean dns-no-such-host" in shown.stderr
+    listed = run(logsleuth_cmd, "rules", "list", "--only", "nothing-like-this")
+    assert listed.returncode == 2 and "no rule id, tag or category 'nothing-like-this'" in listed.stderr
+
+
+def test_since_not_before_until_is_a_usage_error(logsleuth_cmd):
+    later = run(logsleuth_cmd, "scan", SAMPLE, "--since", "2024-03-10T12:10", "--until", "2024-03-10T12:05")
+    assert later.returncode == 2 and later.stdout == ""
+    assert "--since 2024-03-10T12:10 is not before --until 2024-03-10T12:05: no event can fall in that window" \
+        in later.stderr
+    # The same moment written in two zones is an empty window too.
+    same = run(logsleuth_cmd, "scan", SAMPLE, "--since", "2024-03-10T13:00+01:00", "--until", "2024-03-10T12:00Z")
+    assert same.returncode == 2 and "is not before --until" in same.stderr

@@ -115,11 +115,13 @@ def test_text_colour_only_when_asked():
     assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == plain
 
 
-@pytest.mark.parametrize(("verbosity", "evidence_lines", "details"), [(-1, 0, False), (0, 3, True), (1, 5, True)])
+@pytest.mark.parametrize(("verbosity", "evidence_lines", "details"), [(-1, 0, False), (0, 3, False), (1, 5, True)])
 def test_text_verbosity(verbosity, evidence_lines, details):
     out = render(_report(), "text", options=RenderOptions(verbosity=verbosity))
-    assert out.startswith("logsleuth: 3 findings, worst CRITICAL\n")
+    # One incident per finding here (the report was built without incidents); the most severe heads the verdict.
+    assert out.startswith("logsleuth: 3 incidents, worst CRITICAL — now: Runner token rejected | revoked\n")
     assert "by category: auth 1, network 1, resources 1" in out
+    assert ("fix:" in out) is (verbosity >= 0)
     assert out.count("logs/runner.log:1") == evidence_lines
     assert ("diagnosis:" in out) is details
     assert ("2 more (-v shows all)" in out) is (verbosity == 0)
@@ -231,7 +233,7 @@ def test_sarif_result_details():
     token, net, oom = run["results"]
     assert (token["level"], net["level"], oom["level"]) == ("error", "error", "warning")
     assert token["ruleIndex"] == 0 and oom["ruleIndex"] == 2
-    assert token["partialFingerprints"] == {"logsleuth/v1": "1" * 64}
+    assert token["partialFingerprints"] == {"logsleuth/v1": "1" * 64, "logsleuth/incident/v1": "1" * 64}
     location = token["locations"][0]["physicalLocation"]
     assert location["artifactLocation"]["uri"] == "logs/runner.log"
     assert location["region"]["startLine"] == 10
@@ -249,11 +251,13 @@ def test_junit_has_one_testcase_per_rule():
         ("resources", "disk-full: No space left on device"),
     ]
     failures = [c.find("failure") for c in cases]
-    assert [f is not None for f in failures] == [True, True, True, False]
+    # The minor OOM finding is below the default --fail-on major: a passing case that says so.
+    assert [f is not None for f in failures] == [True, True, False, False]
+    assert "below --fail-on major" in cases[2].find("system-out").text and cases[3].find("system-out") is None
     assert failures[0].get("message") == 'Runner "docker-1" rejected with 403 (token glrt-[REDACTED])'
     assert failures[0].get("type") == "critical"
     assert 'logs/runner.log:10: WARNING: Checking for jobs... forbidden | status=403 `0` <b>&amp; "quoted"' in failures[0].text
-    assert root.get("tests") == "4" and root.get("failures") == "3"
+    assert root.get("tests") == "4" and root.get("failures") == "2"
 
 
 def test_junit_survives_characters_xml_cannot_hold():
@@ -289,7 +293,7 @@ def test_json_finding_fields():
         "text": 'WARNING: Checking for jobs... forbidden | status=403 `1` <b>&amp; "quoted" runner=abcd1234',
     }
     assert (token["retryable"], net["retryable"], oom["generic"]) == (False, True, True)
-    assert data["summary"] == {"findings": 3, "occurrences": 40, "worst": "critical",
+    assert data["summary"] == {"incidents": 3, "ongoing": 3, "recovered": 0, "findings": 3, "occurrences": 40, "worst": "critical",
                                "by_severity": {"blocker": 0, "critical": 1, "major": 1, "minor": 1, "info": 0},
                                "by_category": {"auth": 1, "network": 1, "resources": 1}}
     assert [r["fired"] for r in data["rules"]] == [True, True, True, False]
@@ -319,7 +323,7 @@ def test_markdown_fence_is_longer_than_any_backtick_run():
 def test_markdown_table_cells_escape_pipes_and_html():
     out = render(_report(), "markdown", options=RenderOptions())
     # Titles are rule-authored Markdown: only `|` is escaped, backticks stay code spans.
-    assert "| critical | Runner token rejected \\| revoked | `runner-token-invalid` | auth | 37 |" in out
+    assert "| critical | Runner token rejected \\| revoked | `runner-token-invalid` | unknown | 37 |" in out
     assert "| major | Timeout dialing `gitlab:443` & <registry> |" in out
     # Inside <summary> GitLab reads HTML, not Markdown.
     assert ("<summary><b>MAJOR</b> · Timeout dialing `gitlab:443` &amp; &lt;registry&gt; · "
@@ -335,8 +339,8 @@ def test_markdown_is_capped_at_whole_findings():
     out = render(_report(), "markdown", options=RenderOptions(max_chars=cap))
     assert len(out) <= cap
     assert out.count("<details>") == out.count("</details>") == 1
-    assert "**Report truncated:** 2 more findings not shown" in out
-    assert out.startswith(":x: **logsleuth: 3 findings**")  # the verdict still counts every finding
+    assert "**Report truncated:** 2 more incidents not shown" in out
+    assert out.startswith(":x: **logsleuth: 3 incidents**")  # the verdict still counts every incident
 
 
 def test_markdown_hard_cap_when_not_even_the_header_fits():

@@ -106,7 +106,8 @@ def load_labels(corpus: str) -> list[Case]:
     entries = data.get("cases") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise LogsleuthError("expected a mapping with a `cases:` list", Location(path))
-    cases, seen = [], set()
+    cases: list[Case] = []
+    seen: set[str] = set()
     for n, entry in enumerate(entries, 1):
         cases.append(_case(entry, n, corpus, path, seen))
     return cases

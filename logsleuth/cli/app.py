@@ -4,10 +4,12 @@ The cli/ package is the only code that prints or exits; its modules register com
 """
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import sys
 from datetime import tzinfo, timezone
-from typing import Any, NoReturn, Sequence
+from typing import Any, Iterable, NoReturn, Sequence
 
 import click
 
@@ -16,6 +18,9 @@ from logsleuth.errors import Diagnostics, LogsleuthError
 
 # Exit statuses, documented in the README.
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 2, 3
+# 4: nothing to check (no log entries; `--allow-empty` makes it 0); 5: no known failure, but error
+# lines no rule recognised (not with `--fail-on none`).
+EXIT_EMPTY, EXIT_UNEXPLAINED = 4, 5
 
 
 def _tz(value: str | None) -> tzinfo:
@@ -76,15 +81,43 @@ def input_status(diag: Diagnostics) -> int:
     return EXIT_PARTIAL if diag.partial else EXIT_OK
 
 
+# A first word shaped like a command name (no `/`, no `.`): when no such file exists it is a typo.
+_COMMAND_WORD = re.compile(r"\w[\w-]*")
+
+
+def close_matches(word: str, choices: Iterable[str]) -> list[str]:
+    """The choices `word` is probably a typo of, closest first."""
+    return difflib.get_close_matches(word, sorted(set(choices)), n=3, cutoff=0.6)
+
+
+def _did_you_mean(close: Sequence[str]) -> str:
+    return " or ".join(f"{c!r}" for c in close)
+
+
 class DefaultToScan(click.Group):
-    """`journalctl -u gitlab-runner | logsleuth` (no command, input on a pipe) means `logsleuth scan -`."""
+    """`journalctl -u gitlab-runner | logsleuth` (no command, input on a pipe) means `logsleuth scan -`,
+    and `logsleuth PATH ...` means `logsleuth scan PATH ...`.
+
+    A first word that is neither a command nor an existing path, and looks like a command name
+    (`scna`), is a usage error with the commands it is close to, not a scan of a missing file.
+    """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if not args and not sys.stdin.isatty():
             args = ["scan", "-"]
         elif args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            first = args[0]
+            if _COMMAND_WORD.fullmatch(first) and not os.path.lexists(first):
+                raise click.UsageError(self._no_such_command(first), ctx=ctx)
             args = ["scan", *args]
         return super().parse_args(ctx, args)
+
+    def _no_such_command(self, word: str) -> str:
+        close = close_matches(word, self.commands)
+        if close:
+            return f"No such command {word!r}. Did you mean {_did_you_mean(close)}?"
+        return (f"No such command {word!r}, and no file or directory {word!r} to scan. "
+                f"Commands: {', '.join(sorted(self.commands))}.")
 
 
 @click.group(cls=DefaultToScan, context_settings={"help_option_names": ["-h", "--help"]})
@@ -117,10 +150,37 @@ def _split(values: Sequence[str]) -> list[str]:
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
-def load_rules(rule_dirs: Sequence[str], no_builtin: bool, only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[Any]:
+def check_selection(rules: Sequence[Any], only: Sequence[str], skip: Sequence[str]) -> None:
+    """A usage error naming each --only/--skip value that is no rule's id, tag or category, with close matches.
+
+    The names are those `ruleset.select` compares: a rule's id, its category and its tags.
+    """
+    known = {name for r in rules for name in (r.id, r.info.category, *r.info.tags)}
+    problems = []
+    for option, values in (("--only", only), ("--skip", skip)):
+        for value in _split(values):
+            if value in known:
+                continue
+            close = close_matches(value, known)
+            hint = f"; did you mean {', '.join(close)}?" if close else " (`logsleuth rules list` shows them)"
+            problems.append(f"{option} {value}: no rule id, tag or category {value!r}{hint}")
+    if problems:
+        raise click.UsageError("\n".join(dict.fromkeys(problems)), ctx=click.get_current_context(silent=True))
+
+
+def load_rules(rule_dirs: Sequence[str], no_builtin: bool, only: Sequence[str] = (), skip: Sequence[str] = (),
+               select: bool = True) -> list[Any]:
+    """The rules from the bundled set, `rule_dirs` and LOGSLEUTH_RULES, chosen by --only/--skip.
+
+    --only/--skip values that name nothing are a usage error. With `select` false they are only
+    checked, and every loaded rule is returned (commands that look rules up by id).
+    """
     from logsleuth import ruleset
 
     loaded = ruleset.load([*rule_dirs, *ruleset.env_rule_dirs()], builtin=not no_builtin)
+    check_selection(loaded, only, skip)
+    if not select:
+        return loaded
     selected = ruleset.select(loaded, _split(only), _split(skip))
     if not selected:
         raise LogsleuthError("no rules selected: check --only/--skip/--rules/--no-builtin")

@@ -38,7 +38,7 @@ def rules_show(rule_id: str, rule_dirs: tuple[str, ...], no_builtin: bool, only:
     """Show one rule: its expression, literals, diagnosis, fix and why."""
     from logsleuth.authoring import catalogue
 
-    rule = _find_rule(load_rules(rule_dirs, no_builtin), rule_id)
+    rule = _find_rule(load_rules(rule_dirs, no_builtin, only, skip, select=False), rule_id)
     click.echo(catalogue.show(rule), nl=False)
 
 
@@ -70,7 +70,7 @@ def rules_lint(directory: str | None, rule_dirs: tuple[str, ...], no_builtin: bo
     from logsleuth.authoring.lint import lint
 
     dirs = [*rule_dirs, directory] if directory else list(rule_dirs)
-    everything = load_rules(dirs, no_builtin)
+    everything = load_rules(dirs, no_builtin, only, skip, select=False)
     mine = _rules_under(everything, directory)
     warnings = lint(mine, everything)
     for w in warnings:
@@ -131,7 +131,7 @@ def explain(rule_id: str, lines: tuple[str, ...], rule_dirs: tuple[str, ...], no
     """Why LINES (default: stdin) do or do not match RULE_ID: literals found, each sub-expression's value."""
     from logsleuth.authoring import catalogue
 
-    rule = _find_rule(load_rules(rule_dirs, no_builtin), rule_id)
+    rule = _find_rule(load_rules(rule_dirs, no_builtin, only, skip, select=False), rule_id)
     texts = list(lines) or [l.rstrip("\n") for l in sys.stdin]
     fired = False
     for text in texts:

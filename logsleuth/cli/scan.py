@@ -12,7 +12,7 @@ import click
 
 from logsleuth.errors import Diagnostics, LogsleuthError
 
-from logsleuth.cli.app import (EXIT_ERROR, EXIT_FINDINGS, announce, cli, input_options,
+from logsleuth.cli.app import (EXIT_EMPTY, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, EXIT_UNEXPLAINED, announce, cli, input_options,
                                input_status, load_rules, quiet_broken_pipe, read_options, report_diagnostics,
                                rule_options)
 
@@ -113,6 +113,16 @@ def _moment(text: str | None, tz: tzinfo, hint: str) -> Any:
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
+def _window(since: str | None, until: str | None, tz: tzinfo) -> dict[str, Any]:
+    """--since and --until as ScanOptions keywords; a window that holds no moment is a usage error."""
+    start, end = _moment(since, tz, "--since"), _moment(until, tz, "--until")
+    if start is not None and end is not None and start >= end:
+        raise click.UsageError(f"--since {since} is not before --until {until}: no event can fall in that window "
+                               "(events are kept from --since up to, not including, --until)",
+                               ctx=click.get_current_context(silent=True))
+    return dict(since=start, until=end)
+
+
 def _live_printer(fmt: str, options: Any) -> Any:
     """The callback that prints one finding when it is first seen: a short alert, or an ndjson line."""
     from logsleuth.model import Report
@@ -131,14 +141,17 @@ def _post_note(markdown: str) -> None:
     click.echo(f"logsleuth: merge-request note {done}", err=True)
 
 
-def fails(report: Any, fail_on: str) -> bool:
-    """Whether a finding at or above `fail_on` exists (`none` never fails)."""
-    from logsleuth.model import SEVERITIES
+def verdict_status(report: Any, options: Any, diag: Diagnostics) -> int:
+    """The exit status: the report's verdict (report/verdict.py), then how well the inputs were read."""
+    from logsleuth.report.verdict import judge
 
-    if fail_on == "none":
-        return False
-    floor = SEVERITIES.index(fail_on)
-    return any(SEVERITIES.index(f.severity) >= floor for f in report.findings)
+    kind = judge(report, options.fail_on, options.allow_empty).kind
+    if kind == "fail":
+        return EXIT_FINDINGS
+    status = input_status(diag)
+    if status != EXIT_OK:
+        return status
+    return {"empty": EXIT_EMPTY, "unexplained": EXIT_UNEXPLAINED}.get(kind, EXIT_OK)
 
 
 @cli.command()
@@ -151,7 +164,9 @@ def fails(report: Any, fail_on: str) -> bool:
 @click.option("--report", "reports", multiple=True, metavar="FORMAT=PATH",
               help="Also write a report in FORMAT to PATH (repeatable).")
 @click.option("--fail-on", type=click.Choice(_FAIL_ON), default="major", show_default=True,
-              help="Exit 1 when a finding of this severity or worse is found.")
+              help="Exit 1 when an incident of this severity or worse is found (below it: a note).")
+@click.option("--allow-empty", is_flag=True, help="Exit 0, not 4, when there were no log entries to check.")
+@click.option("--show-unmatched", is_flag=True, help="List the error lines no rule recognised (first 50).")
 @click.option("--backend", type=click.Choice(["auto", "hyperscan", "python", "stdlib"]), default="auto",
               show_default=True,
               help="Literal prefilter: hyperscan (Vectorscan), python (pyahocorasick when installed, "
@@ -164,7 +179,7 @@ def fails(report: Any, fail_on: str) -> bool:
 @click.option("--template-dir", metavar="DIR", help="Templates here override the built-in ones by name.")
 @click.option("--cq-path", metavar="PATH", help="location.path for Code Quality entries.")
 @click.option("--no-redact", is_flag=True, help="Keep tokens and passwords in reports (never for MR notes).")
-@click.option("-q", "--quiet", is_flag=True, help="Text report: summary only.")
+@click.option("-q", "--quiet", is_flag=True, help="Text report: the verdict and one line per incident.")
 @click.option("--since", metavar="TIME", help="Only events at or after TIME (ISO 8601, e.g. 2024-03-10 or "
               "2024-03-10T12:00; zone --tz unless given).")
 @click.option("--until", metavar="TIME", help="Only events before TIME.")
@@ -176,7 +191,7 @@ def fails(report: Any, fail_on: str) -> bool:
 def scan(inputs: tuple[str, ...], input_format: str | None, year: int | None, tz: str | None,
          include: tuple[str, ...], exclude: tuple[str, ...], verbose: int, rule_dirs: tuple[str, ...],
          no_builtin: bool, only: tuple[str, ...], skip: tuple[str, ...], fmt: str, output: str | None,
-         reports: tuple[str, ...], fail_on: str, backend: str, jobs: int, evidence_limit: int, template: str | None,
+         reports: tuple[str, ...], fail_on: str, allow_empty: bool, show_unmatched: bool, backend: str, jobs: int, evidence_limit: int, template: str | None,
          template_dir: str | None, cq_path: str | None, no_redact: bool, quiet: bool, since: str | None,
          until: str | None, mr_note: bool, live: bool) -> None:
     """Scan INPUTS (default: stdin) for known failures and report them."""
@@ -190,15 +205,18 @@ def scan(inputs: tuple[str, ...], input_format: str | None, year: int | None, tz
         raise click.BadParameter("--live prints text or ndjson", param_hint="--format")
     specs = _report_specs(reports)
     opts = read_options(input_format, year, tz, include, exclude)
+    window = _window(since, until, opts.tz)
     selected = load_rules(rule_dirs, no_builtin, only, skip)
     diag = Diagnostics()
 
     base = RenderOptions(template_dir=template_dir, cq_path=cq_path, redact=not no_redact,
-                         verbosity=-1 if quiet else min(verbose, 1))
+                         verbosity=-1 if quiet else min(verbose, 1), fail_on=fail_on, allow_empty=allow_empty,
+                         show_unmatched=show_unmatched)
     main_options = dataclasses.replace(base, color=_use_color(output), template=template)
     jobs = jobs or min(os.cpu_count() or 1, 8)
-    window = dict(since=_moment(since, opts.tz, "--since"), until=_moment(until, opts.tz, "--until"))
-    report = analyze(list(inputs) or ["-"], selected, ScanOptions(opts, backend, evidence_limit, jobs, live, **window),
+    scan_options = ScanOptions(opts, backend, evidence_limit, jobs, live, **window,
+                               unexplained_samples=50 if show_unmatched else 5)
+    report = analyze(list(inputs) or ["-"], selected, scan_options,
                      diag, announce if verbose else None, _live_printer(fmt, main_options) if live else None)
     _write(output, render(report, fmt, options=main_options))
     for rfmt, path in specs:
@@ -208,4 +226,4 @@ def scan(inputs: tuple[str, ...], input_format: str | None, year: int | None, tz
         _post_note(render(report, "markdown", options=dataclasses.replace(base, redact=True)))
     if diag.failed_inputs:
         sys.exit(EXIT_ERROR)
-    sys.exit(EXIT_FINDINGS if fails(report, fail_on) else input_status(diag))
+    sys.exit(verdict_status(report, base, diag))

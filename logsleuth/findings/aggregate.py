@@ -113,6 +113,16 @@ class Aggregator:
             self._keep(acc, _hit_order(h), partial(evidence_of, h))
         return _finding(key[1], acc) if new else None
 
+    def add_evidence(self, match: Match) -> None:
+        """Keep `match`'s lines as evidence of its finding without counting it (a duplicate entry)."""
+        key = (match.rule.id, fingerprint(match.rule.id, _captures(match), match.rule.fingerprint))
+        acc = self._accs.get(key)
+        if acc is None:
+            self.add(match)
+            return
+        for h in match.hits:
+            self._keep(acc, _hit_order(h), partial(evidence_of, h))
+
     def _keep(self, acc: _Acc, order: tuple[datetime, str, int], make: Callable[[], Evidence]) -> None:
         """Keep the earliest `evidence_limit` samples; evidence is built only when it makes the cut.
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Iterator
 
-from logsleuth.match.engine import FOLLOW, Event, Hit, Hits, Tick, is_windowed
+from logsleuth.match.engine import FOLLOW, RULE_ROLES, Event, Hit, Hits, Tick, is_windowed
 from logsleuth.ruleset.loader import Correlation, Rule
 
 GroupKey = tuple[Any, ...]
@@ -69,7 +69,13 @@ class Correlator:
     def run(self, events: Iterable[Event]) -> Iterator[Match]:
         """Matches for a stream of events, each decided as soon as its event arrives."""
         for ev in events:
-            yield from (self.feed(ev) if isinstance(ev, Tick) else self._record(ev))
+            if isinstance(ev, Tick):
+                yield from self.feed(ev)
+                continue
+            # Recovery and signal hits travel with a record's hits but are not rule matches.
+            hits = ev if all(h.probe.role in RULE_ROLES for h in ev) else tuple(h for h in ev if h.probe.role in RULE_ROLES)
+            if hits:
+                yield from self._record(hits)
 
     def _record(self, hits: Hits) -> Iterator[Match]:
         # A sequence completed by this record goes first, so its `supersedes` can hide rules on it.

@@ -22,6 +22,11 @@ from logsleuth.match.scanner import make_scanner
 from logsleuth.read.text import clean_bytes
 
 MAIN, FOLLOW = "main", "follow"
+# Probes that are not findings: RECOVER is a rule's `recovered_by` (the failure stopped), SIGNAL
+# an extra probe the pipeline asks for (error lines that no rule may explain). The correlator
+# sees neither; the findings stage reads them beside it.
+RECOVER, SIGNAL = "recover", "signal"
+RULE_ROLES = frozenset({MAIN, FOLLOW})
 _BATCH = 2048  # records per message block on the parsed path
 _MAX_CARRY = 8 << 20
 
@@ -72,7 +77,8 @@ def is_windowed(rule: Rule) -> bool:
 class Engine:
     """Rules compiled into probes and one literal scanner; `match` turns inputs into hits."""
 
-    def __init__(self, rules: Sequence[Rule], backend: str = "auto", live: bool = False) -> None:
+    def __init__(self, rules: Sequence[Rule], backend: str = "auto", live: bool = False,
+                 signals: Sequence[Probe] = ()) -> None:
         # live: a followed stream (`journalctl -f`) pauses for minutes; nothing may wait for more
         # input, so records are matched one by one and a block's last entry is not held back.
         self.live = live
@@ -85,6 +91,9 @@ class Engine:
             for window in (corr.followed_by, corr.not_followed_by) if corr else ():
                 if window is not None:
                     probes.append(Probe(r, FOLLOW, window.expr))
+            if r.recovered_by is not None:
+                probes.append(Probe(r, RECOVER, r.recovered_by))
+        probes.extend(signals)
         self.probes = probes
         self.always = tuple(p for p in probes if p.expr.literals is None)
         literal_ids: dict[bytes, int] = {}

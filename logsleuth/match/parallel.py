@@ -112,6 +112,7 @@ def match(engine: Engine, opened: inputs.Opened, path: str, opts: inputs.ReadOpt
                 yield tuple(Hit(probes[index], record, captures, context) for index, captures, context in hits)
             line_offset += result.lines
             opened.lines_read += result.lines
+            opened.has_content = opened.has_content or result.lines > 0
             opened.bytes_read += result.bytes
             diag.truncated_lines += result.truncated
             diag.warnings.extend(result.warnings)

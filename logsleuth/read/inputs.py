@@ -28,6 +28,7 @@ from logsleuth.read.decompress import compression, decompressed, inflate
 from logsleuth.errors import Diagnostics, InputError, Location
 from logsleuth.model import Record
 from logsleuth.read.formats import Format, ParseContext, journal_file
+from logsleuth.read.formats.lines import is_marker
 
 STDIN = "<stdin>"
 _SAMPLE_LINES = 40
@@ -70,6 +71,7 @@ class Opened:
     records: Iterator[Record] | None = None
     bytes_read: int = 0
     lines_read: int = 0
+    has_content: bool = False  # a line that is neither blank nor a journalctl marker was read
 
 
 # --- expand ------------------------------------------------------------------------------------
@@ -269,6 +271,9 @@ def _counted(opened: Opened, blocks: Iterator[bytes]) -> Iterator[bytes]:
     for block in blocks:
         opened.bytes_read += len(block)
         opened.lines_read += block.count(b"\n")
+        if not opened.has_content:
+            # `journalctl` without permission prints only `-- No entries --`: read, yet nothing to check.
+            opened.has_content = any(line.strip() and not is_marker(line) for line in block.split(b"\n"))
         yield block
 
 
@@ -309,4 +314,5 @@ def _open_journal(inp: Input, opts: ReadOptions, diag: Diagnostics) -> Opened | 
 def _counted_entries(opened: Opened, entries: Iterator[Record]) -> Iterator[Record]:
     for n, record in enumerate(entries, 1):
         opened.lines_read = n
+        opened.has_content = True
         yield record

@@ -15,3 +15,6 @@ class RenderOptions:
     cq_path: str | None = None
     redact: bool = True
     max_chars: int = 990_000
+    fail_on: str = "major"  # incidents below it are notes, not failures (JUnit, Markdown's verdict)
+    allow_empty: bool = False  # an input with nothing to check is not worth a warning verdict
+    show_unmatched: bool = False  # list the error lines no rule recognised

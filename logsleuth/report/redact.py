@@ -128,7 +128,10 @@ def _report_strings(report: Report) -> Iterator[str]:
     yield from report.warnings
     yield from report.errors
     yield from (i.path for i in report.inputs)
-    for f in report.findings:
+    for e in report.unexplained.samples:
+        yield e.path
+        yield e.text
+    for f in (*report.findings, *(fact for inc in report.incidents for fact in inc.facts)):
         yield f.message
         yield from f.variables.values()
         for e in f.evidence:
@@ -146,6 +149,9 @@ def redact_report(report: Report) -> Report:
     return dataclasses.replace(
         report,
         findings=tuple(r.finding(f) for f in report.findings),
+        incidents=tuple(dataclasses.replace(i, facts=tuple(r.finding(f) for f in i.facts)) for i in report.incidents),
+        unexplained=dataclasses.replace(report.unexplained,
+                                        samples=tuple(r.evidence(e) for e in report.unexplained.samples)),
         inputs=tuple(dataclasses.replace(i, path=r.text(i.path)) for i in report.inputs),
         warnings=tuple(r.text(w) for w in report.warnings),
         errors=tuple(r.text(e) for e in report.errors),

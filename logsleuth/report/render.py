@@ -19,7 +19,7 @@ from logsleuth.report.filters import FILTERS, style
 from logsleuth.model import Report
 from logsleuth.report.options import RenderOptions
 from logsleuth.report.redact import redact_report
-from logsleuth.report.views import FindingView, capped, check_codequality, context, finding_views
+from logsleuth.report.views import IncidentView, capped, check_codequality, context, incident_views
 
 FORMATS: tuple[str, ...] = ("text", "markdown", "codequality", "json", "ndjson", "junit", "sarif")
 TEMPLATE_NAMES: dict[str, str] = {
@@ -44,20 +44,20 @@ def render(report: Report, fmt: str, *, options: RenderOptions) -> str:
     if options.redact:
         report = redact_report(report)
     template = _load_template(fmt, options)
-    findings = finding_views(report, options)
+    incidents = incident_views(report, options)
     if fmt == "markdown":
-        return capped(partial(_run_views, template, report, options), findings, options.max_chars)
-    text = _run_views(template, report, options, findings)
+        return capped(partial(_run_views, template, report, options), incidents, options.max_chars)
+    text = _run_views(template, report, options, incidents)
     if fmt == "codequality":
         check_codequality(text, template.filename or template.name or fmt)
     return text
 
 
 def _run_views(
-    template: jinja2.Template, report: Report, options: RenderOptions, findings: tuple[FindingView, ...],
+    template: jinja2.Template, report: Report, options: RenderOptions, incidents: tuple[IncidentView, ...],
     omitted: int = 0,
 ) -> str:
-    return _run(template, context(report, findings, options, omitted))
+    return _run(template, context(report, incidents, options, omitted))
 
 
 # --- templates -----------------------------------------------------------------------------

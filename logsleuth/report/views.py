@@ -18,7 +18,8 @@ from typing import Any, Callable
 from logsleuth import __version__
 from logsleuth.errors import Location, LogsleuthError
 from logsleuth.report.filters import iso_utc
-from logsleuth.model import SEVERITIES, Evidence, Finding, Report, RuleInfo
+from logsleuth.model import SEVERITIES, Evidence, Finding, Incident, Report, RuleInfo
+from logsleuth.report.verdict import above, incidents_of, judge
 
 from logsleuth.report.options import RenderOptions
 
@@ -58,20 +59,69 @@ class FindingView:
     sarif_level: str
     sarif_uri: str | None
     sarif_rule_index: int
+    diagnosis: str = ""  # the rule's diagnosis and fix with this finding's captured values filled in
+    fix: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class IncidentView:
+    """An Incident for templates: its root and supporting facts as FindingViews, status, threshold."""
+
+    incident: Incident
+    root: FindingView
+    facts: tuple[FindingView, ...]  # the supporting facts, root excluded
+    rule: RuleInfo
+    rule_id: str
+    title: str
+    message: str
+    category: str
+    severity: str
+    status: str
+    recovered_at: str | None
+    first_seen: str | None
+    last_seen: str | None
+    count: int
+    fingerprint: str
+    cq_fingerprint: str
+    sarif_level: str
+    above: bool  # at or above --fail-on: a failure, not a note
 
 
 @dataclass(frozen=True)
 class RuleView:
-    """One evaluated rule for JUnit: passed, or failed with the findings it produced."""
+    """One evaluated rule for JUnit: failed when it is the root of an incident at or above --fail-on.
+
+    `noted` are the incidents it fired in otherwise (below the threshold, or as a supporting fact).
+    """
 
     rule: RuleInfo
     findings: tuple[FindingView, ...]
     failed: bool
     failure_message: str
     sarif_level: str
+    incidents: tuple[IncidentView, ...] = ()
+    noted: tuple[IncidentView, ...] = ()
 
 
 # --- findings ------------------------------------------------------------------------------
+
+# `{host}` or `{host|the GitLab host}` in a rule's diagnosis or fix; not `${VAR}` (shell) or `{{x}}`.
+ADVICE_PLACEHOLDER = re.compile(r"(?<![$\w{])\{([A-Za-z_][A-Za-z0-9_]*)(?:\|([^{}\n]*))?\}(?!\})")
+# A captured value goes into Markdown and shell commands: only characters that can do neither
+# harm there (no backtick, `@` mention, `$`, quote, pipe, angle bracket or whitespace).
+_UNSAFE_VALUE = re.compile(r"[^A-Za-z0-9._:/\[\]=+,%#~-]")
+
+
+def fill_advice(text: str, variables: Mapping[str, str]) -> str:
+    """`text` with each placeholder replaced by its captured value, else its fallback, else NAME."""
+    def value(m: re.Match[str]) -> str:
+        got = variables.get(m.group(1))
+        if got:
+            cleaned = _UNSAFE_VALUE.sub("", got)[:200]
+            if cleaned:
+                return cleaned
+        return m.group(2) if m.group(2) is not None else m.group(1).upper()
+    return ADVICE_PLACEHOLDER.sub(value, text) if "{" in text else text
 
 
 def _fence(lines: tuple[Evidence, ...]) -> str:
@@ -127,6 +177,7 @@ def _finding_view(f: Finding, options: RenderOptions, rule_index: dict[str, int]
         sarif_level=_SARIF_LEVELS.get(f.severity, "warning"),
         sarif_uri=_sarif_uri(first.path) if first else None,
         sarif_rule_index=rule_index[f.rule_id],
+        diagnosis=fill_advice(f.rule.diagnosis, f.variables), fix=fill_advice(f.rule.fix, f.variables),
     )
 
 
@@ -161,6 +212,31 @@ def _unique_cq_fingerprints(views: list[FindingView]) -> tuple[FindingView, ...]
     return tuple(out)
 
 
+def incident_views(report: Report, options: RenderOptions) -> tuple[IncidentView, ...]:
+    """One view per incident, most pressing first, with unique Code Quality fingerprints."""
+    rule_index = {rule_id: i for i, rule_id in enumerate(_rule_table(report))}
+    for inc in incidents_of(report):
+        for f in inc.facts:
+            rule_index.setdefault(f.rule_id, len(rule_index))
+    fallback = report.inputs[0].path if report.inputs else "<stdin>"
+    out, seen = [], set()
+    for inc in incidents_of(report):
+        root, *rest = (_finding_view(f, options, rule_index, fallback) for f in inc.facts)
+        cq = hashlib.sha256(f"{inc.fingerprint}\0{root.cq_path}".encode()).hexdigest()
+        while cq in seen:
+            cq = hashlib.sha256(f"{cq}\0".encode()).hexdigest()
+        seen.add(cq)
+        out.append(IncidentView(
+            incident=inc, root=root, facts=tuple(rest), rule=root.rule, rule_id=root.rule_id, title=root.title,
+            message=root.message, category=root.category, severity=inc.severity, status=inc.status,
+            recovered_at=iso_utc(inc.recovered_at), first_seen=iso_utc(inc.first_seen),
+            last_seen=iso_utc(inc.last_seen), count=sum(f.count for f in inc.facts), fingerprint=inc.fingerprint,
+            cq_fingerprint=cq, sarif_level=_SARIF_LEVELS.get(inc.severity, "warning"),
+            above=above(inc.severity, options.fail_on),
+        ))
+    return tuple(out)
+
+
 def _replace(view: FindingView, **changes: Any) -> FindingView:
     fields = {k: getattr(view, k) for k in FindingView.__dataclass_fields__}
     fields.update(changes)
@@ -170,24 +246,37 @@ def _replace(view: FindingView, **changes: Any) -> FindingView:
 # --- template context ----------------------------------------------------------------------
 
 
-def _rule_views(report: Report, findings: tuple[FindingView, ...]) -> tuple[RuleView, ...]:
+def _rule_views(report: Report, findings: tuple[FindingView, ...],
+                incidents: tuple[IncidentView, ...]) -> tuple[RuleView, ...]:
     by_rule: dict[str, list[FindingView]] = {}
     for v in findings:
         by_rule.setdefault(v.rule_id, []).append(v)
+    failing: dict[str, list[IncidentView]] = {}
+    noted: dict[str, list[IncidentView]] = {}
+    for inc in incidents:
+        (failing if inc.above else noted).setdefault(inc.rule_id, []).append(inc)
+        for fact in inc.facts:
+            if fact.rule_id != inc.rule_id:
+                noted.setdefault(fact.rule_id, []).append(inc)
     views = []
     for rule in _rule_table(report).values():
-        fired = tuple(by_rule.get(rule.id, ()))
-        message = "; ".join(dict.fromkeys(v.message for v in fired))
+        mine = tuple(failing.get(rule.id, ()))
+        message = "; ".join(dict.fromkeys(i.message for i in mine))
         level = _SARIF_LEVELS.get(rule.severity, "warning")
-        views.append(RuleView(rule=rule, findings=fired, failed=bool(fired), failure_message=message,
-                              sarif_level=level))
+        views.append(RuleView(rule=rule, findings=tuple(by_rule.get(rule.id, ())), failed=bool(mine),
+                              failure_message=message, sarif_level=level, incidents=mine,
+                              noted=tuple({i.fingerprint: i for i in noted.get(rule.id, ())}.values())))
     return tuple(views)
 
 
 def _summary(report: Report) -> dict[str, Any]:
     by_severity = report.counts_by_severity()
     worst = next((s for s in reversed(SEVERITIES) if by_severity.get(s)), None)
+    incidents = incidents_of(report)
     return {
+        "incidents": len(incidents),
+        "ongoing": sum(1 for i in incidents if i.status != "recovered"),
+        "recovered": sum(1 for i in incidents if i.status == "recovered"),
         "total": len(report.findings),
         "by_severity": by_severity,
         "by_category": report.counts_by_category(),
@@ -197,13 +286,23 @@ def _summary(report: Report) -> dict[str, Any]:
 
 
 def context(
-    report: Report, findings: tuple[FindingView, ...], options: RenderOptions, omitted: int = 0
+    report: Report, incidents: tuple[IncidentView, ...], options: RenderOptions, omitted: int = 0
 ) -> dict[str, Any]:
-    """The variables every report template sees; `omitted` findings were cut by the size cap."""
-    rules = _rule_views(report, findings)
+    """The variables every report template sees; `omitted` incidents were cut by the size cap."""
+    findings = finding_views(report, options)
+    rules = _rule_views(report, findings, incidents)
+    verdict = judge(report, options.fail_on, options.allow_empty)
     return {
         "report": report,
         "findings": findings,
+        "incidents": incidents,
+        "ongoing": tuple(i for i in incidents if i.status != "recovered"),
+        "recovered": tuple(i for i in incidents if i.status == "recovered"),
+        "verdict": verdict,
+        "headline": incidents[0] if incidents else None,
+        "unexplained": report.unexplained,
+        "show_unmatched": options.show_unmatched,
+        "empty_inputs": tuple(i for i in report.inputs if i.lines == 0 or i.markers_only),
         "rules": rules,
         "failed_rules": sum(1 for r in rules if r.failed),
         "summary": _summary(report),
@@ -211,6 +310,7 @@ def context(
         "color": options.color,
         "verbosity": options.verbosity,
         "omitted_findings": omitted,
+        "omitted_incidents": omitted,
         "logsleuth_version": report.version or __version__,
         "schema_version": SCHEMA_VERSION,
         "generated_at": iso_utc(report.generated_at),
@@ -222,9 +322,9 @@ def context(
 
 
 def capped(
-    run: Callable[[tuple[FindingView, ...], int], str], findings: tuple[FindingView, ...], max_chars: int
+    run: Callable[[tuple[IncidentView, ...], int], str], findings: tuple[IncidentView, ...], max_chars: int
 ) -> str:
-    """`run(shown, omitted)` for as many whole findings as fit in max_chars, then a truncation line."""
+    """`run(shown, omitted)` for as many whole incidents as fit in max_chars, then a truncation line."""
     text = run(findings, 0)
     if len(text) <= max_chars:
         return text

@@ -5,6 +5,6 @@ logs or reports findings.
 """
 from __future__ import annotations
 
-from logsleuth.ruleset.loader import Correlation, Example, Rule, Window, env_rule_dirs, load, rule_sources, select
+from logsleuth.ruleset.loader import Correlation, Example, IncidentSpec, Rule, Window, env_rule_dirs, load, rule_sources, select
 
-__all__ = ["Correlation", "Example", "Rule", "Window", "env_rule_dirs", "load", "rule_sources", "select"]
+__all__ = ["Correlation", "Example", "IncidentSpec", "Rule", "Window", "env_rule_dirs", "load", "rule_sources", "select"]

@@ -53,6 +53,23 @@ class Correlation:
 
 
 @dataclass(frozen=True)
+class IncidentSpec:
+    """How a rule's matches join others into one incident (one failure told by several rules).
+
+    Matches of rules with the same `family` on the same host join one incident when they fall
+    within `within` seconds of it and agree on every `key` capture both have; a `once` rule holds
+    at most one match per incident (a second OOM kill is a second incident). The incident's root
+    is its most severe `root`-role fact; `fact`-role rules only support a root.
+    """
+
+    family: str
+    role: str = "root"
+    key: tuple[str, ...] = ()
+    within: float = 300.0
+    once: bool = False
+
+
+@dataclass(frozen=True)
 class Rule:
     """A compiled rule: what the engine runs and what reports describe."""
 
@@ -65,6 +82,8 @@ class Rule:
     examples_match: tuple[Example, ...] = ()
     examples_no_match: tuple[Example, ...] = ()
     location: Location = field(default_factory=lambda: Location("<rule>"))
+    incident: IncidentSpec | None = None
+    recovered_by: Expression | None = None  # a later record matching this means the failure stopped
 
     @property
     def id(self) -> str:
@@ -79,7 +98,9 @@ _REQUIRED = ("id", "title", "severity", "category", "match")
 _TEXT_KEYS = ("title", "message", "diagnosis", "fix", "why", "description")
 _LIST_KEYS = ("tags", "references", "supersedes", "fingerprint")
 _BOOL_KEYS = ("retryable", "generic")
-_KEYS = frozenset(_REQUIRED) | set(_TEXT_KEYS) | set(_LIST_KEYS) | set(_BOOL_KEYS) | {"correlate", "examples"}
+_KEYS = (frozenset(_REQUIRED) | set(_TEXT_KEYS) | set(_LIST_KEYS) | set(_BOOL_KEYS)
+         | {"correlate", "examples", "incident", "recovered_by"})
+_ROLES = ("root", "fact")
 
 
 def _expression(f: yn.File, node: yaml.Node, key: str) -> Expression | None:
@@ -136,6 +157,24 @@ def _correlation(f: yn.File, node: yaml.Node) -> Correlation | None:
     if followed and absent:
         f.error("use followed_by or not_followed_by, not both", node)
     return Correlation(yn.strings(f, m, "group_by"), count, within, followed, absent, context)
+
+
+def _incident(f: yn.File, node: yaml.Node) -> IncidentSpec | None:
+    m = yn.mapping(f, node, "incident")
+    if m is None:
+        return None
+    yn.check_keys(f, m, ("family", "role", "key", "within", "once"), "incident")
+    if "family" not in m:
+        f.error("incident needs 'family'", node)
+        return None
+    family = yn.text(f, m, "family")
+    if not _ID.match(family):
+        f.error(f"incident family {family!r} must be kebab-case", m["family"][1])
+    role = yn.text(f, m, "role", "root")
+    if role not in _ROLES:
+        f.error(f"incident role {role!r} must be one of {', '.join(_ROLES)}", m["role"][1])
+    within = yn.duration(f, m["within"][1]) if "within" in m else IncidentSpec.within
+    return IncidentSpec(family, role, yn.strings(f, m, "key"), within, yn.boolean(f, m, "once"))
 
 
 def _example(f: yn.File, node: yaml.Node) -> Example | None:
@@ -199,6 +238,8 @@ def _rule(f: yn.File, node: yaml.Node, stem: str | None) -> Rule | None:
     correlation = _correlation(f, m["correlate"][1]) if "correlate" in m else None
     ex_match, ex_no = _examples(f, m["examples"][1]) if "examples" in m else ((), ())
     fingerprint = yn.strings(f, m, "fingerprint") if "fingerprint" in m else None
+    incident = _incident(f, m["incident"][1]) if "incident" in m else None
+    recovered_by = _expression(f, m["recovered_by"][1], "recovered_by") if "recovered_by" in m else None
     if len(f.errors) > before or expr is None:
         return None
     info = RuleInfo(
@@ -209,7 +250,7 @@ def _rule(f: yn.File, node: yaml.Node, stem: str | None) -> Rule | None:
     )
     message = yn.text(f, m, "message", info.title)
     return Rule(info, expr, message, yn.strings(f, m, "supersedes"), fingerprint, correlation,
-                ex_match, ex_no, f.at(node))
+                ex_match, ex_no, f.at(node), incident, recovered_by)
 
 
 def _parse_file(path: str, text: str, single_rule_stem: str | None) -> tuple[list[Rule], list[RuleError]]:
