@@ -86,7 +86,7 @@ def test_note_is_created_then_updated_in_place(gitlab, tmp_path):
     first = scan(gitlab)
     assert first.returncode == 1 and "merge-request note created" in first.stderr
     (note_id,) = [i for i, b in FakeGitLab.notes.items() if b.startswith("<!-- logsleuth-report -->")]
-    assert ":x: **logsleuth: 8 incidents**" in FakeGitLab.notes[note_id]
+    assert ":x: **logsleuth: 9 incidents**" in FakeGitLab.notes[note_id]
     clean = tmp_path / "clean.log"
     clean.write_text("2024-03-10T12:00:00+0000 ci1 gitlab-runner[812]: Checking for jobs... received   job=1\n")
     second = scan(gitlab, log=clean)
@@ -111,7 +111,7 @@ def test_refused_token_is_a_clear_error_without_the_token(gitlab):
     out = scan(gitlab, token="glpat-WrongTokenValue999999")
     assert out.returncode == 2
     assert "GitLab answered 401 Unauthorized to GET" in out.stderr and "WrongToken" not in out.stderr
-    assert "Traceback" not in out.stderr and "logsleuth: 8 incidents" in out.stdout  # the report was still printed
+    assert "Traceback" not in out.stderr and "logsleuth: 9 incidents" in out.stdout  # the report was still printed
 
 
 def test_missing_variables_and_unreachable_gitlab(tmp_path):
