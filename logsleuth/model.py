@@ -40,6 +40,9 @@ class Record:
     level: str | None = None
     section: str | None = None
     fields: dict[str, FieldValue] = field(default_factory=dict)
+    # The message's decoded variant for matching (read/escapes.py): None until first asked for,
+    # "" when the message has none. Not part of the record's identity.
+    decoded: str | None = field(default=None, compare=False, repr=False)
 
     def get(self, name: str) -> FieldValue:
         """A field by name: the normalized attributes first, then structured fields."""

@@ -9,6 +9,8 @@ from logsleuth.authoring.lint import regexes_of
 from logsleuth.model import SEVERITIES
 from logsleuth.ruleset.loader import Rule
 from logsleuth.authoring.examples import findings_for, parse_lines
+from logsleuth.read.escapes import escaped_forms, message_variant, strip_escaped_ansi
+from logsleuth.read.text import clean_bytes
 
 _REGEX_FLAGS = (("i", 2), ("m", 8), ("s", 16), ("x", 64))
 
@@ -64,8 +66,11 @@ def explain(rule: Rule, text: str, input_format: str | None = None) -> tuple[str
     raw = text.encode("utf-8")
     fmt, reason, records = parse_lines([text], input_format, "<line>")
     lits = sorted(rule.expr.literals or ())
-    low = raw.lower()
-    found = [lit for lit in lits if lit in low]
+    # Where the engine looks: the cleaned line (colour codes written as text removed too), for
+    # each literal as written or as a JSON string writes it, and a wrapped entry as joined.
+    texts = [strip_escaped_ansi(clean_bytes(raw)).lower()]
+    texts += [rec.message.encode("utf-8", "replace").lower() for rec in records if rec.origin.span > 1]
+    found = [lit for lit in lits if any(form in t for form in (lit, *escaped_forms(lit)) for t in texts)]
     out = [f"line: {text}", f"format: {fmt.name} ({reason})"]
     if lits:
         out.append("prefilter literals: " + ", ".join(
@@ -77,6 +82,9 @@ def explain(rule: Rule, text: str, input_format: str | None = None) -> tuple[str
         out.append("no event: the format treats this line as a marker or continuation")
     for rec in records:
         out.append(f"message: {rec.message}")
+        variant = message_variant(rec)
+        if variant is not None:
+            out.append(f"decoded (message tests try it too): {variant}")
         for depth, src, value in explain_expression(rule.expr, rec):
             out.append(f"{'  ' * depth}{'TRUE ' if value else 'FALSE'}  {' '.join(src.split())}")
     findings = findings_for([rule], records)

@@ -1,4 +1,14 @@
-"""`rules lint`: what loading accepts but a careful reviewer would flag (cost, proof, overlap, regex risk)."""
+"""`rules lint`: what loading accepts but a careful reviewer would flag (cost, proof, overlap, regex
+risk, placeholders).
+
+The placeholder check: people mask what identifies them before pasting a log (`lookup gitlab on
+x.x.x.x:53`, `https://<host>/api/v4/jobs/request`, `runner=***`, `[MASKED]`), and a rule whose
+capture accepts only the characters of a real value (`[0-9A-Fa-f.:]+` for a resolver) misses every
+such paste. For each `match` example, every named capture that holds something people mask (an IP,
+a hostname, a URL's host, or a group named like one: host, resolver, url, token, runner, ...) gets
+each of PLACEHOLDERS in its place, in context, and the regex must still match across it; so must
+an address the pattern spells out literally (`on 127\\.0\\.0\\.53:53`) outside any capture.
+"""
 from __future__ import annotations
 
 import re
@@ -8,10 +18,12 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from logsleuth.ruleset.expr import And, Node, Not, Or
-from logsleuth.errors import Location
+from logsleuth.errors import Location, LogsleuthError
 from logsleuth.match.engine import Engine
 from logsleuth.ruleset.loader import Rule
 from logsleuth.authoring.examples import example_records, findings_for
+from logsleuth.read.escapes import message_texts
+from logsleuth.ruleset.expr import Test
 
 _REPEATS = {C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT}
 
@@ -83,6 +95,7 @@ def lint(rules: Sequence[Rule], others: Sequence[Rule] = ()) -> list[Warning_]:
         for field in ("diagnosis", "fix", "why"):
             if not getattr(r.info, field).strip():
                 warn(f"empty `{field}`")
+        out += placeholder_warnings(r)
     out += _overlaps(list(rules) + [o for o in others if o not in rules])
     return out
 
@@ -108,3 +121,133 @@ def _related(a: Rule, b: Rule) -> bool:
     # A correlated rule (threshold, sequence) deliberately re-reads lines other rules explain.
     return (a.correlation is not None or b.correlation is not None or a.info.generic or b.info.generic or a.id in b.supersedes or b.id in a.supersedes
             or a.info.category == b.info.category)
+
+
+# --- placeholders -----------------------------------------------------------------------------
+
+PLACEHOLDERS = ("x.x.x.x", "XXX", "<host>", "***", "[MASKED]")
+# Capture names that say the value identifies a host, an address or an account.
+_MASKED_NAMES = ("host", "addr", "address", "resolver", "server", "nameserver", "dns", "domain", "url", "uri",
+                 "endpoint", "registry", "proxy", "remote", "peer", "gateway", "ip", "token", "runner", "user")
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
+_IPV6 = re.compile(r"\[[0-9A-Fa-f:.%]*:[0-9A-Fa-f:.%]*\]")
+_URL_HOST = re.compile(r"\b[a-z][a-z0-9+.-]*://(?:[^/@\s]*@)?(\[[^\]\s]*\]|[^/:\s?#\"'<>]+)", re.IGNORECASE)
+_LOOKUP_HOST = re.compile(r"\blookup ([^\s:]+)")
+_HOSTNAME = re.compile(r"(?=[^.]*[A-Za-z])[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\.?")
+_HOST_PORT = re.compile(r"(.+):\d+")
+# Names that end like a hostname but are files or units; and hosts nobody masks.
+_NOT_TLDS = frozenset("toml yaml yml json go sock socket service mount target timer slice scope log conf cfg txt "
+                      "sh py js rb so crt pem key csr exe dll ps1 git d".split())
+_PUBLIC = ("docker.io", "docker.com", "gitlab.com", "github.com", "gcr.io", "ghcr.io", "quay.io", "k8s.io",
+           "amazonaws.com", "googleapis.com", "microsoft.com", "mcr.microsoft.com")
+
+
+def _looks_host(value: str) -> bool:
+    if _IPV4.fullmatch(value) or _IPV6.fullmatch(value):
+        return True
+    return bool(_HOSTNAME.fullmatch(value)) and value.rstrip(".").rsplit(".", 1)[-1].lower() not in _NOT_TLDS
+
+
+def _maskable_parts(value: str, named: bool) -> list[tuple[int, int]]:
+    """The offsets, in a captured value, of what people replace by a placeholder: a URL's host, the
+    host of `host:port`, each address inside a longer value (`10.0.0.9:514->10.0.0.5:443`), or, for
+    a capture named like a host or a token, the whole value unless it is a path; [] for a value
+    nobody masks (an exit code, a file name, a unit)."""
+    urls = [m.span(1) for m in _URL_HOST.finditer(value) if m.group(1)]
+    if urls:
+        return urls
+    hp = _HOST_PORT.fullmatch(value)
+    end = hp.end(1) if hp and _looks_host(hp.group(1)) else len(value)
+    if _looks_host(value[:end]):
+        return [(0, end)]
+    inside = [m.span() for rx in (_IPV4, _IPV6) for m in rx.finditer(value)]
+    if inside:
+        return sorted(inside)
+    if named and "/" not in value and not any(ch.isspace() for ch in value):
+        return [(0, end)]
+    return []
+
+
+def _public(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return any(host == p or host.endswith("." + p) for p in _PUBLIC)
+
+
+def _accepts(rx: re.Pattern[str], text: str, start: int, end: int, placeholder: str) -> bool:
+    """Whether `rx` still matches `text` across [start, end) once that span is `placeholder`."""
+    t = text[:start] + placeholder + text[end:]
+    m = rx.search(t)
+    while m is not None and m.start() <= start:
+        if m.end() >= start + len(placeholder):
+            return True
+        m = rx.search(t, m.start() + 1)
+    return False
+
+
+def _message_regexes(node: Node) -> Iterator[re.Pattern[str]]:
+    """The regexes a rule requires of `message` (not those under a `not`)."""
+    if isinstance(node, (And, Or)):
+        for n in node.items:
+            yield from _message_regexes(n)
+    elif isinstance(node, Test) and node.field == "message" and node.regex is not None:
+        yield node.regex
+
+
+def _literal_spans(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """Addresses and hostnames within text[start:end] that people mask (public hosts left out)."""
+    for rx in (_IPV4, _IPV6):
+        for m in rx.finditer(text, start, end):
+            yield m.span()
+    for rx in (_URL_HOST, _LOOKUP_HOST):
+        for m in rx.finditer(text, start, end):
+            if _looks_host(m.group(1)) and not _public(m.group(1)):
+                yield m.span(1)
+
+
+def placeholder_warnings(rule: Rule) -> list[Warning_]:
+    """A warning per capture (or literal address) of `rule` that rejects a common placeholder in
+    one of its `match` examples."""
+    out: list[Warning_] = []
+    seen: set[str] = set()
+    for ex in rule.examples_match:
+        try:
+            records = example_records(ex)
+        except LogsleuthError:  # an unknown format is `rules test`'s to report
+            continue
+        for rx in _message_regexes(rule.expr.tree):
+            for text in (t for rec in records for t in message_texts(rec)):
+                m = rx.search(text)
+                if m is None:
+                    continue
+                groups: list[tuple[int, int]] = []
+                for name in rx.groupindex:
+                    s, e = m.span(name)
+                    if s < 0 or s == e:
+                        continue
+                    groups.append((s, e))
+                    named = any(k in name.lower() for k in _MASKED_NAMES)
+                    key = f"capture {name!r}"
+                    if key in seen:
+                        continue
+                    for ps, pe in _maskable_parts(text[s:e], named):
+                        value = text[s + ps:s + pe]
+                        if value in PLACEHOLDERS or _public(value):
+                            continue
+                        bad = [p for p in PLACEHOLDERS if not _accepts(rx, text, s + ps, s + pe, p)]
+                        if bad:
+                            seen.add(key)
+                            out.append(Warning_(ex.location, rule.id,
+                                                f"{key} rejects placeholders such as {', '.join(bad[:3])} "
+                                                f"(in place of {value!r}); loosen it, e.g. [^\\s:]+ for a host"))
+                            break
+                for s, e in _literal_spans(text, m.start(), m.end()):
+                    if any(gs <= s and e <= ge for gs, ge in groups):
+                        continue
+                    key = f"literal {text[s:e]!r}"
+                    bad = [p for p in PLACEHOLDERS if not _accepts(rx, text, s, e, p)]
+                    if bad and key not in seen:
+                        seen.add(key)
+                        out.append(Warning_(ex.location, rule.id,
+                                            f"the pattern spells out {text[s:e]!r}, rejecting placeholders "
+                                            f"such as {', '.join(bad[:3])}; match any host there"))
+    return out

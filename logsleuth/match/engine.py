@@ -9,6 +9,7 @@ parsed records' messages. Probes without literals run on every record.
 from __future__ import annotations
 
 from bisect import bisect_right
+from itertools import accumulate
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Iterator, Sequence, Union
@@ -19,6 +20,7 @@ from logsleuth.read.inputs import Opened, records, split_lines
 from logsleuth.model import Record
 from logsleuth.ruleset.loader import Rule
 from logsleuth.match.scanner import make_scanner
+from logsleuth.read.escapes import escaped_forms, strip_escaped_ansi
 from logsleuth.read.text import clean_bytes
 
 MAIN, FOLLOW = "main", "follow"
@@ -100,10 +102,14 @@ class Engine:
         by_literal: list[list[Probe]] = []
         for p in probes:
             for lit in sorted(p.expr.literals or ()):
-                if lit not in literal_ids:
-                    literal_ids[lit] = len(by_literal)
-                    by_literal.append([])
-                by_literal[literal_ids[lit]].append(p)
+                # A literal is also looked for as JSON strings write it (`\"`, `\u003e`): the
+                # decoded variant a message test also tries holds it as the rule wrote it.
+                for form in (lit, *sorted(escaped_forms(lit))):
+                    if form not in literal_ids:
+                        literal_ids[form] = len(by_literal)
+                        by_literal.append([])
+                    if p not in by_literal[literal_ids[form]]:
+                        by_literal[literal_ids[form]].append(p)
         self.literals = list(literal_ids)
         self._by_literal = [tuple(ps) for ps in by_literal]
         self.scanner = make_scanner(self.literals, backend)
@@ -173,16 +179,18 @@ class Engine:
 
     def _scan_texts(self, texts: list[str]) -> dict[int, set[int]]:
         """Which of `texts` hold which literals: one scan over them joined into a block."""
-        starts: list[int] = []
-        parts: list[bytes] = []
-        pos = 0
-        for text in texts:
-            starts.append(pos)
-            b = text.encode("utf-8", "replace")
-            parts.append(b)
-            pos += len(b) + 1
+        if not self.literals:
+            return {}
+        return self._scan_parts([text.encode("utf-8", "replace") for text in texts])
+
+    def _scan_parts(self, parts: list[bytes]) -> dict[int, set[int]]:
+        block = b"\n".join(parts)
+        if strip_escaped_ansi(block) is not block:  # colour codes written as text (rare): per text
+            parts = [strip_escaped_ansi(b) for b in parts]
+            block = b"\n".join(parts)
+        starts = [0, *accumulate(len(b) + 1 for b in parts[:-1])]
         found: dict[int, set[int]] = {}
-        for line_start, _end, ids in self.scanner.candidates(b"\n".join(parts)) if self.literals else ():
+        for line_start, _end, ids in self.scanner.candidates(block):
             found.setdefault(bisect_right(starts, line_start) - 1, set()).update(ids)
         return found
 
@@ -238,7 +246,8 @@ class Engine:
             if block is None:
                 break
             chunk = carry + block if carry else block
-            cut = entries.last_entry_start(chunk, fmt) if fmt.continuation and not self.live else len(chunk)
+            multi_line = fmt.continuation is not None or fmt.wrapped is not None
+            cut = entries.last_entry_start(chunk, fmt) if multi_line and not self.live else len(chunk)
             if cut == 0 and len(chunk) > _MAX_CARRY:
                 cut = len(chunk)  # one endless entry: match it in pieces rather than hold it all
             chunk, carry = chunk[:cut], chunk[cut:]
@@ -274,11 +283,20 @@ class Engine:
                 yield from _tick(opened, lines[-1:], first + before + len(lines) - 1)
 
     def _match_chunk(self, chunk: bytes, line_base: int, opened: Opened) -> Iterator[Event]:
-        cleaned = clean_bytes(chunk)
+        fmt = opened.format
+        cleaned = strip_escaped_ansi(clean_bytes(chunk))
         candidates = self.scanner.candidates(cleaned)
-        if candidates:
-            yield from self._match_entries(chunk, entries.entry_starts(chunk, cleaned, candidates, opened.format),
-                                           line_base, opened)
+        heads = entries.entry_starts(chunk, cleaned, candidates, fmt) if candidates else {}
+        if fmt.wrapped is not None and self.literals:
+            # A literal may span a wrapped line's join: scan each wrapped entry as the parser joins it.
+            joined = entries.wrapped_entries(chunk, fmt)
+            if joined:
+                offsets = list(joined)
+                found = self._scan_parts([strip_escaped_ansi(clean_bytes(text)) for text in joined.values()])
+                for i, ids in found.items():
+                    heads.setdefault(offsets[i], set()).update(ids)
+        if heads:
+            yield from self._match_entries(chunk, heads, line_base, opened)
         if self.needs_clock:
             last = chunk.rfind(b"\n", 0, len(chunk) - 1) + 1
             yield from _tick(opened, [chunk[last:].rstrip(b"\n")], line_base + chunk.count(b"\n", 0, last))

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import IO, Any, Iterator
 
-from logsleuth.read import inputs
+from logsleuth.read import entries, inputs
 from logsleuth.read.decompress import compression
 from logsleuth.match.engine import Engine, Event, Hit, Tick
 from logsleuth.errors import Diagnostics
@@ -80,10 +80,12 @@ def _next_head(fh: IO[bytes], pos: int, fmt: Format) -> int | None:
     fh.seek(pos)
     window = fh.read(1 << 20)
     start = window.find(b"\n") + 1
+    # A wrapped line is judged with the line above it: the first whole line of the window has
+    # none here, so it is never taken as a head.
+    first = start
     while 0 < start < len(window):
         end = window.find(b"\n", start)
-        line = window[start:] if end < 0 else window[start:end]
-        if fmt.continuation is None or not fmt.continuation(line):
+        if (fmt.wrapped is None or start > first) and not entries.continues(window, start, fmt):
             return pos + start
         if end < 0:
             return None

@@ -1,7 +1,8 @@
 """Entry boundaries in raw blocks: where the entry holding a candidate line starts and ends.
 
 Stage: match (the raw path). Works on byte offsets so a block is never split into lines; a
-format's `continuation` tells the lines that belong to the entry above them.
+format's `continuation` (an indented journalctl line) and `wrapped` (the tail of a wrapped Go
+error, judged with the line above) tell the lines that belong to the entry above them.
 """
 from __future__ import annotations
 
@@ -40,9 +41,27 @@ def entry_starts(chunk: bytes, cleaned: bytes, candidates: list[Candidate],
     return entries
 
 
+def continues(chunk: bytes, start: int, fmt: Format) -> bool:
+    """Whether the line at offset `start` belongs to the entry above it."""
+    cont, wrapped = fmt.continuation, fmt.wrapped
+    if start == 0 or (cont is None and wrapped is None):
+        return False
+    if cont is not None and cont(chunk[start:_line_end(chunk, start)]):
+        return True
+    if wrapped is None:
+        return False
+    # Format.wrapped: only after a line ending in `:` (CRs aside); most lines stop here.
+    last = start - 2
+    while last >= 0 and chunk[last] == 13:
+        last -= 1
+    if last < 0 or chunk[last] != 58:
+        return False
+    prev = chunk.rfind(b"\n", 0, start - 1) + 1
+    return wrapped(chunk[prev:start - 1], chunk[start:_line_end(chunk, start)])
+
+
 def entry_head(chunk: bytes, start: int, fmt: Format) -> int:
-    cont = fmt.continuation
-    while cont is not None and start > 0 and cont(chunk[start:_line_end(chunk, start)]):
+    while start > 0 and continues(chunk, start, fmt):
         start = chunk.rfind(b"\n", 0, start - 1) + 1
     return start
 
@@ -50,12 +69,10 @@ def entry_head(chunk: bytes, start: int, fmt: Format) -> int:
 def entry_end(chunk: bytes, head: int, fmt: Format) -> int:
     """Offset of the newline ending the entry that starts at `head` (continuation lines included)."""
     end = _line_end(chunk, head)
-    cont = fmt.continuation
-    while cont is not None and end + 1 < len(chunk):
-        nxt = _line_end(chunk, end + 1)
-        if not cont(chunk[end + 1:nxt]):
-            break
-        end = nxt
+    if fmt.continuation is None and fmt.wrapped is None:
+        return end
+    while end + 1 < len(chunk) and continues(chunk, end + 1, fmt):
+        end = _line_end(chunk, end + 1)
     return end
 
 
@@ -70,11 +87,37 @@ def lines_after(chunk: bytes, end: int, n: int) -> list[bytes]:
 
 def last_entry_start(chunk: bytes, fmt: Format) -> int:
     """Offset of the last entry's head line, so a block never splits an entry's continuation lines."""
-    cont = fmt.continuation
-    assert cont is not None
+    assert fmt.continuation is not None or fmt.wrapped is not None
     end = len(chunk) - 1 if chunk.endswith(b"\n") else len(chunk)
     while True:
         start = chunk.rfind(b"\n", 0, end) + 1
-        if start == 0 or not cont(chunk[start:end]):
-            return start if start > 0 or not cont(chunk[:end]) else 0
+        if start == 0 or not continues(chunk, start, fmt):
+            return start
         end = start - 1
+
+
+def wrapped_entries(chunk: bytes, fmt: Format) -> dict[int, bytes]:
+    """The entries of `chunk` that hold a wrapped line, by head offset, each as the one line the
+    parser makes of it (lines.joined), for the literal scan: a literal may span the join
+    (`...:53:` / ` no such host` holds `:53: no such host` on neither line).
+
+    Wrapped lines follow a line ending in `:` (lines.go_wrapped), so only those are looked at:
+    two `find` passes over a block that holds none.
+    """
+    wrapped = fmt.wrapped
+    assert wrapped is not None
+    found: dict[int, bytes] = {}
+    for needle in (b":\n", b":\r"):
+        pos = chunk.find(needle)
+        while pos >= 0:
+            nl = chunk.find(b"\n", pos)
+            if nl < 0:
+                break
+            nxt = nl + 1
+            if nxt < len(chunk) and continues(chunk, nxt, fmt):
+                head = entry_head(chunk, nxt, fmt)
+                if head not in found:
+                    lines = chunk[head:entry_end(chunk, head, fmt)].split(b"\n")
+                    found[head] = b" ".join([lines[0].rstrip(), *(line.strip() for line in lines[1:])])
+            pos = chunk.find(needle, nl + 1)
+    return found

@@ -11,6 +11,7 @@ from logsleuth.ruleset import literals as lit
 from logsleuth.ruleset.expr import (LEVEL_RANK, RECORD_FIELDS, And, Captures, Expression, Node, Not, Or, Predicate,
                             Test)
 from logsleuth.model import Record
+from logsleuth.read.escapes import message_texts, message_variant
 
 
 def build(text: str, tree: Node) -> Expression:
@@ -23,6 +24,9 @@ def _getter(name: str) -> Callable[[Record], Any]:
         return lambda r: r.origin.path
     if name == "line":
         return lambda r: r.origin.line
+    if name == "message":
+        # The message, then its decoded variant (JSON escapes, a JSON object; read/escapes.py).
+        return message_texts
     if name in RECORD_FIELDS:
         attr = name
         return lambda r: getattr(r, attr)
@@ -82,7 +86,12 @@ def _regex_test(get: Callable[[Record], Any], t: Test) -> Predicate:
     if not rx.groupindex:
         search = rx.search
         if t.field == "message":
-            return lambda r, c: search(r.message) is not None
+            def message_test(r: Record, c: Captures) -> bool:
+                if search(r.message) is not None:
+                    return True
+                variant = message_variant(r)
+                return variant is not None and search(variant) is not None
+            return message_test
         return lambda r, c: any(search(s) is not None for s in _texts(get(r)))
 
     def test(r: Record, c: Captures) -> bool:

@@ -43,7 +43,11 @@ class Format:
     starts an entry. `message_of`, for formats whose every line is one entry but whose raw text
     hides the message (JSON escapes and byte arrays), gives a text that contains the record's
     message, far cheaper than the whole record; the matcher parses only lines whose text holds a
-    literal.
+    literal. `wrapped(prev, line)` tells a line that continues the one above it because a terminal
+    or a poster wrapped it (a Go error broken after a `:`, lines.go_wrapped; it is only ever true
+    when `prev` ends with `:`, trailing CRs aside, which the readers check first); such lines are joined
+    into one entry, a few at most (lines.MAX_WRAPPED). Only formats whose lines carry no structure
+    of their own (plain text, job traces, the runner's own output) set it.
     """
 
     name: str
@@ -53,3 +57,4 @@ class Format:
     continuation: Callable[[bytes], bool] | None = None
     description: str = ""
     message_of: Callable[[bytes], str] | None = None
+    wrapped: Callable[[bytes, bytes], bool] | None = None

@@ -3,7 +3,8 @@
 Each line may carry an FF_TIMESTAMPS prefix (`2024-03-10T12:00:00.123456Z 00O `; `+` continues the
 previous line), `section_start:<ts>:<name>[opts]\\r\\x1b[0K` / `section_end:…` markers anywhere in
 the line, `\\r` progress rewrites (the text after the last `\\r` is what the UI shows), ANSI colours
-and `$ command` echo lines. Every event knows its innermost open section (formats.md §5).
+and `$ command` echo lines. Every event knows its innermost open section (formats.md §5). A Go
+error a terminal wrapped after a `:` is joined into one event (lines.go_wrapped).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Iterable, Iterator
 from logsleuth.model import FieldValue, Origin, Record
 from logsleuth.read.formats.base import Format, ParseContext
 from logsleuth.read.formats import clock
+from logsleuth.read.formats.lines import MAX_WRAPPED, go_wrapped
 from logsleuth.read.formats.runner import runner_prefix_level
 from logsleuth.read.text import clean, decode
 
@@ -78,31 +80,42 @@ def _record(ctx: ParseContext, raw: str, body: str, n: int, span: int, ts: datet
                   ts=ts, level=runner_prefix_level(message), section=section, fields=fields)
 
 
+def _wraps(prev_body: str, body: str) -> bool:
+    """Whether `body` is the tail of a Go error wrapped after `prev_body` (lines.go_wrapped, on the
+    visible text: colours and section markers do not count)."""
+    if "section_" in body:
+        return False
+    return go_wrapped(clean(_SECTION.sub("", prev_body)).encode("utf-8", "replace"),
+                      clean(body).encode("utf-8", "replace"))
+
+
 def parse(lines: Iterable[bytes], ctx: ParseContext) -> Iterator[Record]:
-    """Records of a job trace; with FF_TIMESTAMPS, `+` continuation lines join the line before."""
-    pending: tuple[str, str, int, int, datetime | None] | None = None  # raw, body, line, span, ts
+    """Records of a job trace; with FF_TIMESTAMPS, `+` continuation lines join the line before, and
+    a Go error wrapped after a `:` (at most lines.MAX_WRAPPED tails) is one record."""
+    # raw, body, first line, span, ts, stamped, last physical body, wrapped tails so far
+    pending: tuple[str, str, int, int, datetime | None, bool, str, int] | None = None
     for line in lines:
         n = ctx.line
         ctx.line = n + 1
         raw = decode(line.rstrip(b"\n"))
         m = _STAMP.match(raw)
-        if m and m.group(4) == "+" and pending is not None:
-            r, b, first, span, ts = pending
-            pending = (r + "\n" + raw, b + raw[m.end():], first, span + 1, ts)
+        if m and m.group(4) == "+" and pending is not None and pending[5]:
+            r, b, first, span, ts, _stamped, last, wraps = pending
+            part = raw[m.end():]
+            pending = (r + "\n" + raw, b + part, first, span + 1, ts, True, last + part, wraps)
+            continue
+        body = raw[m.end():] if m else raw
+        if pending is not None and pending[7] < MAX_WRAPPED and pending[5] == bool(m) and _wraps(pending[6], body):
+            r, b, first, span, ts, stamped, _last, wraps = pending
+            pending = (r + "\n" + raw, b.rstrip() + " " + body.strip(), first, span + 1, ts, stamped, body, wraps + 1)
             continue
         if pending is not None:
-            rec = _record(ctx, *pending)
+            rec = _record(ctx, *pending[:5])
             if rec is not None:
                 yield rec
-            pending = None
-        if m:
-            pending = (raw, raw[m.end():], n, 1, clock.iso(m.group(1)))
-        else:
-            rec = _record(ctx, raw, raw, n, 1, None)
-            if rec is not None:
-                yield rec
+        pending = (raw, body, n, 1, clock.iso(m.group(1)) if m else None, bool(m), body, 0)
     if pending is not None:
-        rec = _record(ctx, *pending)
+        rec = _record(ctx, *pending[:5])
         if rec is not None:
             yield rec
 

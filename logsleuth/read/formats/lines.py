@@ -1,4 +1,5 @@
-"""Building blocks for line formats: one entry per physical line, and detection by a share of lines."""
+"""Building blocks for line formats: one entry per physical line (or a line and the few lines a
+terminal wrapped it into), and detection by a share of lines."""
 from __future__ import annotations
 
 import re
@@ -49,3 +50,74 @@ def share_sniffer(pattern: re.Pattern[bytes], reason: str, share: float = 0.8) -
         hits = sum(1 for line in lines if pattern.match(line))
         return reason.format(hits=hits) if lines and hits >= share * len(lines) else None
     return sniff
+
+
+# --- wrapped lines ---------------------------------------------------------------------------------
+# A Go error is a chain `op: op: cause`; a terminal, a pager or a poster breaks it after a `:`:
+#   WARNING: Checking for jobs... failed ... dial tcp: lookup gitlab.example.com on 127.0.0.53:53:
+#    no such host
+# The pieces are joined (by one space) so rules see the error as the program printed it.
+MAX_WRAPPED = 3  # continuation lines joined to one head line at most
+MAX_WRAP_LEN = 160  # a longer line is a line of its own, not the tail of a wrapped one
+
+
+def go_wrapped(prev: bytes, line: bytes) -> bool:
+    """Whether `line` continues `prev` as the tail of a wrapped Go error.
+
+    `prev` ends with `:` and holds an earlier `: ` (an error chain, not a `Containers:` heading);
+    `line` is short and starts with whitespace then text, or with a lower-case letter. Trailing
+    CRs are ignored on both. Decided on the two lines alone, so the raw path's entry boundaries
+    (read/entries.py) and the parsers agree.
+    """
+    line = line.rstrip(b"\r")
+    if not line or len(line) > MAX_WRAP_LEN:
+        return False
+    first = line[0]
+    if first in (0x20, 0x09):
+        if not line.strip():
+            return False
+    elif not 0x61 <= first <= 0x7A:  # a-z
+        return False
+    prev = prev.rstrip(b"\r")
+    return prev[-1:] == b":" and b": " in prev
+
+
+def wrapped_lines(lines: Iterable[bytes], ctx: ParseContext,
+                  wraps: Callable[[bytes, bytes], bool] = go_wrapped) -> Iterator[tuple[int, list[bytes]]]:
+    """(first line number, physical lines) of each entry: a line and up to MAX_WRAPPED lines that
+    `wraps` says continue it. A longer chain goes on in a new entry (counted from the chain's
+    first line, so any reader that starts at a chain's head groups it the same way)."""
+    group: list[bytes] = []
+    first = 0
+    for line in lines:
+        n = ctx.line
+        ctx.line = n + 1
+        line = line.rstrip(b"\r")
+        if group and group[-1][-1:] == b":" and len(group) <= MAX_WRAPPED and wraps(group[-1], line):
+            group.append(line)
+            continue
+        if group:
+            yield first, group
+        group, first = [line], n
+    if group:
+        yield first, group
+
+
+def joined(texts: list[str]) -> str:
+    """A wrapped entry's text as one line: the head, then each tail stripped, joined by a space."""
+    return " ".join([texts[0].rstrip(), *(t.strip() for t in texts[1:])])
+
+
+def wrapped_line_parser(make: LineRecord) -> Parse:
+    """`line_parser` that joins wrapped lines (go_wrapped): the record of a wrapped entry is made
+    from the joined text, spans its lines and keeps them, newline-separated, as its `raw`."""
+    def parse(lines: Iterable[bytes], ctx: ParseContext) -> Iterator[Record]:
+        for n, group in wrapped_lines(lines, ctx):
+            if len(group) == 1:
+                yield make(decode(group[0]), Origin(ctx.path, n), ctx)
+                continue
+            texts = [decode(line) for line in group]
+            record = make(joined(texts), Origin(ctx.path, n, len(group)), ctx)
+            record.raw = "\n".join(texts)
+            yield record
+    return parse

@@ -14,7 +14,7 @@ from logsleuth.model import FieldValue, Origin, Record
 from logsleuth.read.formats.base import Format, ParseContext
 from logsleuth.read.formats import clock
 from logsleuth.read.formats.levels import normalize_level
-from logsleuth.read.formats.lines import line_parser
+from logsleuth.read.formats.lines import go_wrapped, line_parser, wrapped_line_parser
 from logsleuth.read.text import clean, decode
 
 _PREFIXES = (("WARNING: ", "warning"), ("ERROR: ", "error"), ("FATAL: ", "fatal"), ("PANIC: ", "panic"))
@@ -114,7 +114,8 @@ def _runner_record(raw: str, origin: Origin, ctx: ParseContext) -> Record:
                   ident="gitlab-runner", fields=fields)
 
 
-RUNNER = Format("runner", _sniff_runner, line_parser(_runner_record), raw_message=True,
+# Its lines are what people paste from a terminal, wrapped: `... 127.0.0.53:53:` / ` no such host`.
+RUNNER = Format("runner", _sniff_runner, wrapped_line_parser(_runner_record), raw_message=True, wrapped=go_wrapped,
                 description="gitlab-runner default log format (WARNING:/ERROR: prefix, key=value fields)")
 
 
