@@ -12,7 +12,7 @@ from bisect import bisect_right
 from itertools import accumulate
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Iterator, Sequence, Union
+from typing import Any, Iterable, Iterator, Sequence, Union
 
 from logsleuth.read import entries
 from logsleuth.ruleset.expr import Expression
@@ -112,6 +112,11 @@ class Engine:
                         by_literal[literal_ids[form]].append(p)
         self.literals = list(literal_ids)
         self._by_literal = [tuple(ps) for ps in by_literal]
+        self._recover_only = frozenset(i for i, ps in enumerate(by_literal) if all(p.role == RECOVER for p in ps))
+        # rule id -> hosts where it failed and has not recovered since: only their recovery is looked for
+        self._armed: dict[str, set[str | None]] = {}
+        self._armed_rules: set[str] = set()
+        self._recover_rules = [frozenset(p.rule.id for p in ps) for ps in by_literal]
         self.scanner = make_scanner(self.literals, backend)
         self.needs_clock = any(r.correlation and r.correlation.not_followed_by for r in self.rules)
         self._superseded = {r.id: {s for s in r.supersedes} for r in self.rules}
@@ -127,9 +132,20 @@ class Engine:
         """Run `probes` on one record; a generic or superseded rule gives way to a specific one."""
         hits: list[Hit] = []
         for p in probes:
+            if p.role == RECOVER and record.host not in self._armed.get(p.rule.id, ()):
+                continue
             caps: dict[str, str] = {}
             if p.expr.predicate(record, caps):
                 hits.append(Hit(p, record, caps))
+                if p.role == MAIN and p.rule.recovered_by is not None:
+                    self._armed.setdefault(p.rule.id, set()).add(record.host)
+                    self._armed_rules.add(p.rule.id)
+                elif p.role == RECOVER:
+                    # Only the first recovery after a failure matters (when it came back).
+                    hosts = self._armed[p.rule.id]
+                    hosts.discard(record.host)
+                    if not hosts:
+                        self._armed_rules.discard(p.rule.id)
         if len(hits) > 1:
             hits = self._resolve(hits)
         return hits
@@ -150,8 +166,37 @@ class Engine:
         seen: dict[int, Probe] = {id(p): p for p in self.always}
         for i in literal_ids:
             for p in self._by_literal[i]:
-                seen[id(p)] = p
+                if p.role != RECOVER or p.rule.id in self._armed_rules:
+                    seen[id(p)] = p
         return list(seen.values())
+
+    def _maybe_wanted(self, candidates: list[Any]) -> list[Any]:
+        """Candidates minus recovery-only lines that come before any possible failure in the block.
+
+        A line that could be a failure arms its rule only once evaluated, later; so after the
+        first such candidate every recovery line is kept and `_wanted` decides at parse time.
+        """
+        if self._armed_rules or self.always:
+            return candidates
+        out: list[Any] = []
+        for c in candidates:
+            if out or any(i not in self._recover_only for i in c[2]):
+                out.append(c)
+        return out
+
+    def _wanted(self, literal_ids: Iterable[int]) -> bool:
+        """Whether a candidate line is worth parsing: a recovery probe counts only once its rule failed.
+
+        Healthy polling lines (`Checking for jobs... received`) are most of a runner's log; they
+        are recovery candidates, and parsing each would cost more than the whole scan.
+        """
+        if self.always:
+            return True
+        armed = self._armed_rules
+        for i in literal_ids:
+            if i not in self._recover_only or (armed and not armed.isdisjoint(self._recover_rules[i])):
+                return True
+        return False
 
     # --- inputs ------------------------------------------------------------------------------
 
@@ -271,6 +316,8 @@ class Engine:
             lines = split_lines(block)
             found = self._scan_texts([message_of(line) for line in lines])
             for i in sorted(found):
+                if not self._wanted(found[i]):
+                    continue
                 opened.ctx.line = first + before + i
                 for rec in fmt.parse(lines[i:i + 1], opened.ctx):
                     hits = self.evaluate(rec, self._probes_for(found[i]))
@@ -286,6 +333,8 @@ class Engine:
         fmt = opened.format
         cleaned = strip_escaped_ansi(clean_bytes(chunk))
         candidates = self.scanner.candidates(cleaned)
+        if candidates and self._recover_only:
+            candidates = self._maybe_wanted(candidates)
         heads = entries.entry_starts(chunk, cleaned, candidates, fmt) if candidates else {}
         if fmt.wrapped is not None and self.literals:
             # A literal may span a wrapped line's join: scan each wrapped entry as the parser joins it.
@@ -306,6 +355,8 @@ class Engine:
         """Parse and evaluate each candidate entry, given by its head line's offset in `chunk`."""
         fmt, pos, lineno = opened.format, 0, line_base
         for head in sorted(heads):
+            if not self._wanted(heads[head]):
+                continue
             end = entries.entry_end(chunk, head, fmt)
             lineno += chunk.count(b"\n", pos, head)
             pos = head
