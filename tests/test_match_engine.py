@@ -57,10 +57,10 @@ def summary(findings):
                    tuple((e.path, e.line, e.text) for e in f.evidence)) for f in findings)
 
 
-def scan_file(path, engine_rules, backend: str, parsed: bool, block_size: int):
+def scan_file(path, engine_rules, backend: str, parsed: bool, block_size: int, input_format: str | None = None):
     engine, corr, agg = Engine(engine_rules, backend), Correlator(), Aggregator()
     diag = Diagnostics()
-    opts = inputs.ReadOptions(block_size=block_size)
+    opts = inputs.ReadOptions(block_size=block_size, input_format=input_format)
     (inp,) = list(inputs.expand([str(path)], opts, diag))
     opened = inputs.open_input(inp, opts, diag)
     events = engine.match_records(inputs.records(opened)) if parsed else engine.match(opened)

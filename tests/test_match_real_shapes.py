@@ -12,34 +12,15 @@ import textwrap
 
 import pytest
 from conftest import make_rules
-from test_match_engine import BUNDLED, summary
+# scan_file forces the format when asked: detection reads the first block, so without it the
+# block size could change the format of a file that mixes shapes.
+from test_match_engine import BUNDLED, scan_file, summary
 
 from logsleuth.authoring.examples import findings_for, parse_lines
-from logsleuth.errors import Diagnostics
-from logsleuth.findings.aggregate import Aggregator
-from logsleuth.findings.correlate import Correlator
-from logsleuth.match.engine import Engine
-from logsleuth.read import formats, inputs
+from logsleuth.read import formats
 from logsleuth.read.formats.lines import MAX_WRAPPED, go_wrapped
 
 BACKENDS = ("stdlib", "python", "hyperscan")
-
-
-def scan_file(path, rules, backend: str, parsed: bool, block_size: int, input_format: str | None = None):
-    """test_match_engine.scan_file with the format forced: detection reads the first block, so
-    without it the block size could change the format of a file that mixes shapes."""
-    engine, corr, agg = Engine(rules, backend), Correlator(), Aggregator()
-    diag = Diagnostics()
-    opts = inputs.ReadOptions(block_size=block_size, input_format=input_format)
-    (inp,) = list(inputs.expand([str(path)], opts, diag))
-    opened = inputs.open_input(inp, opts, diag)
-    events = engine.match_records(inputs.records(opened)) if parsed else engine.match(opened)
-    for m in corr.run(events):
-        agg.add(m)
-    for m in corr.finish():
-        agg.add(m)
-    assert not diag.input_errors
-    return summary(agg.findings())
 
 
 def scan_everywhere(path, rules, input_format: str | None = None):

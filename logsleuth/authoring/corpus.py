@@ -9,14 +9,9 @@ import os
 from collections import Counter
 from typing import Iterable, Sequence
 
-from logsleuth.authoring.score import LONG_LINES, Case
+from logsleuth.authoring.score import LONG_LINES, Case, non_blank_lines
 
 BEGIN, END = "<!-- counts: begin (logsleuth.authoring.corpus) -->", "<!-- counts: end -->"
-
-
-def non_blank_lines(path: str) -> int:
-    with open(path, "rb") as fh:
-        return sum(1 for line in fh if line.strip())
 
 
 def counts_markdown(corpus: str, cases: Sequence[Case]) -> str:

@@ -137,11 +137,12 @@ def score(corpus: str, rules: Sequence[Rule], cases: Sequence[Case] | None = Non
         report = analyze([path], rules, ScanOptions(jobs=1), Diagnostics())
         found = tuple((f.rule_id, f.category, f.severity) for f in report.findings)
         predicted = frozenset(cat for _, cat, sev in found if sev in COUNTED)
-        outcomes.append(Outcome(case, predicted, found, _line_count(path)))
+        outcomes.append(Outcome(case, predicted, found, non_blank_lines(path)))
     return Score(tuple(outcomes))
 
 
-def _line_count(path: str) -> int:
+def non_blank_lines(path: str) -> int:
+    """Lines with something on them: what "long" (LONG_LINES or more) counts."""
     with open(path, "rb") as fh:
         return sum(1 for line in fh if line.strip())
 

@@ -153,9 +153,11 @@ def _split(values: Sequence[str]) -> list[str]:
 def check_selection(rules: Sequence[Any], only: Sequence[str], skip: Sequence[str]) -> None:
     """A usage error naming each --only/--skip value that is no rule's id, tag or category, with close matches.
 
-    The names are those `ruleset.select` compares: a rule's id, its category and its tags.
+    The names are those `ruleset.select` compares (`selection_names`).
     """
-    known = {name for r in rules for name in (r.id, r.info.category, *r.info.tags)}
+    from logsleuth.ruleset.loader import selection_names
+
+    known = {name for r in rules for name in selection_names(r)}
     problems = []
     for option, values in (("--only", only), ("--skip", skip)):
         for value in _split(values):

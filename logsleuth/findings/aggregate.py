@@ -97,8 +97,7 @@ class Aggregator:
 
     def add(self, match: Match) -> Finding | None:
         """Count `match` in; the finding so far when this match is its first (for live output)."""
-        captures = _captures(match)
-        key = (match.rule.id, fingerprint(match.rule.id, captures, match.rule.fingerprint))
+        key = finding_key(match)
         acc = self._accs.get(key)
         times = [h.record.ts for h in match.hits if h.record.ts is not None]
         first, last = (min(times), max(times)) if times else (None, None)
@@ -115,8 +114,7 @@ class Aggregator:
 
     def add_evidence(self, match: Match) -> None:
         """Keep `match`'s lines as evidence of its finding without counting it (a duplicate entry)."""
-        key = (match.rule.id, fingerprint(match.rule.id, _captures(match), match.rule.fingerprint))
-        acc = self._accs.get(key)
+        acc = self._accs.get(finding_key(match))
         if acc is None:
             self.add(match)
             return
@@ -163,7 +161,7 @@ class Aggregator:
 
 
 def _finding(fp: str, acc: _Acc) -> Finding:
-    rule, captures = acc.match.rule, _captures(acc.match)
+    rule, captures = acc.match.rule, captures_of(acc.match)
     return Finding(
         rule=rule.info, message=render_message(rule.message, captures, acc.match.hit.record),
         fingerprint=fp, count=acc.count, first_seen=acc.first, last_seen=acc.last,
@@ -171,7 +169,13 @@ def _finding(fp: str, acc: _Acc) -> Finding:
     )
 
 
-def _captures(match: Match) -> dict[str, str]:
+def finding_key(match: Match) -> tuple[str, str]:
+    """The finding a match counts into: its rule and the fingerprint of its captures."""
+    return match.rule.id, fingerprint(match.rule.id, captures_of(match), match.rule.fingerprint)
+
+
+def captures_of(match: Match) -> dict[str, str]:
+    """A match's captures; where its hits disagree, the first hit's value wins."""
     caps: dict[str, str] = {}
     for h in reversed(match.hits):
         caps.update(h.captures)

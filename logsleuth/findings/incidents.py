@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from logsleuth.findings.aggregate import Aggregator, fingerprint, normalize
+from logsleuth.findings.aggregate import Aggregator, captures_of, finding_key, normalize
 from logsleuth.findings.correlate import Match
 from logsleuth.model import SEVERITIES, Finding, Incident
 from logsleuth.ruleset.loader import IncidentSpec, Rule
@@ -89,14 +89,14 @@ class IncidentBuilder:
     def _place(self, match: Match) -> _Open:
         spec = match.rule.incident
         if spec is None:
-            key = (match.rule.id, fingerprint(match.rule.id, _captures(match), match.rule.fingerprint))
+            key = finding_key(match)
             inc = self._by_finding.get(key)
             if inc is None:
                 inc = self._by_finding[key] = self._new(None, f"rule:{match.rule.id}", None)
             return inc
         host = match.hit.record.host
         recent = self._open.setdefault((spec.family, host), [])
-        caps = _captures(match)
+        caps = captures_of(match)
         for inc in reversed(recent):
             if _fits(inc, match, spec, caps):
                 _remember_keys(inc, spec, caps)
@@ -200,9 +200,3 @@ def _incident_fingerprint(family: str, root: Finding, seen: dict[str, int]) -> s
     seen[base] = n + 1
     return hashlib.sha256(f"{base}\0{n}".encode()).hexdigest()[:32]
 
-
-def _captures(match: Match) -> dict[str, str]:
-    caps: dict[str, str] = {}
-    for h in reversed(match.hits):
-        caps.update(h.captures)
-    return caps

@@ -7,9 +7,11 @@ Summaries that say nothing went wrong (`0 errors`, `failed=0`, `error_reporting`
 """
 from __future__ import annotations
 
+import dataclasses
+
+from logsleuth.findings.aggregate import evidence_of
 from logsleuth.match.engine import SIGNAL, Hit, Probe
 from logsleuth.model import Evidence, RuleInfo, Unexplained
-from logsleuth.read.text import clean
 from logsleuth.ruleset import dsl
 from logsleuth.ruleset.loader import Rule
 
@@ -38,9 +40,8 @@ class UnexplainedCounter:
     def observe(self, hit: Hit) -> None:
         self.count += 1
         if len(self._samples) < self.limit:
-            rec = hit.record
-            text = clean(rec.raw) if rec.raw else rec.message
-            self._samples.append(Evidence(rec.origin.path, rec.origin.line, text[:MAX_TEXT], rec.ts))
+            sample = evidence_of(hit)
+            self._samples.append(dataclasses.replace(sample, text=sample.text[:MAX_TEXT]))
 
     def result(self) -> Unexplained:
         return Unexplained(self.count, tuple(self._samples))

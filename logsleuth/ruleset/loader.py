@@ -346,10 +346,12 @@ def _check_ids(rules: list[Rule]) -> list[RuleError]:
     return errors
 
 
+def selection_names(rule: Rule) -> set[str]:
+    """The names --only/--skip choose a rule by: its id, its category and its tags."""
+    return {rule.id, rule.info.category, *rule.info.tags}
+
+
 def select(rules: list[Rule], only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[Rule]:
     """Keep rules whose id, tag or category is in `only` (if given) and not in `skip`."""
-    def names(r: Rule) -> set[str]:
-        return {r.id, r.info.category, *r.info.tags}
-
-    out = [r for r in rules if not only or names(r) & set(only)]
-    return [r for r in out if not names(r) & set(skip)]
+    out = [r for r in rules if not only or selection_names(r) & set(only)]
+    return [r for r in out if not selection_names(r) & set(skip)]
