@@ -118,3 +118,22 @@ def test_auto_prefers_hyperscan_when_importable() -> None:
 def test_bad_arguments(literals: list[bytes], backend: str) -> None:
     with pytest.raises(ValueError):
         make_scanner(literals, backend)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_next_line_is_the_first_accepted_line_from_start(impl: str) -> None:
+    """`next_line` (the recovery search) agrees with the reference: the first line at or after
+    `start` holding an accepted literal, with every literal on that line; windows grow past misses."""
+    rng = random.Random(7)
+    scan = _build(impl, LITERALS)
+    filler = [b"healthy line %d" % i for i in range(3000)]  # past the first 16 KiB window
+    for trial in range(40):
+        lines = list(filler)
+        for _ in range(rng.randint(0, 6)):
+            lines[rng.randrange(len(lines))] = b"see " + rng.choice(LITERALS) + b" and tcp"
+        block = b"\n".join(lines) + b"\n"
+        accept = frozenset(rng.sample(range(len(LITERALS)), rng.randint(1, 4)))
+        start = rng.choice([0, len(block) // 3, len(block) // 2])
+        start = block.rfind(b"\n", 0, start) + 1
+        want = next((c for c in naive(LITERALS, block) if c[0] >= start and not accept.isdisjoint(c[2])), None)
+        assert scan.next_line(block, start, accept) == want, trial

@@ -19,7 +19,7 @@ from logsleuth.ruleset.expr import Expression
 from logsleuth.read.inputs import Opened, records, split_lines
 from logsleuth.model import Record
 from logsleuth.ruleset.loader import Rule
-from logsleuth.match.scanner import make_scanner
+from logsleuth.match.scanner import Candidate, make_scanner
 from logsleuth.read.escapes import escaped_forms, strip_escaped_ansi
 from logsleuth.read.text import clean_bytes
 
@@ -110,14 +110,22 @@ class Engine:
                         by_literal.append([])
                     if p not in by_literal[literal_ids[form]]:
                         by_literal[literal_ids[form]].append(p)
-        self.literals = list(literal_ids)
-        self._by_literal = [tuple(ps) for ps in by_literal]
-        self._recover_only = frozenset(i for i, ps in enumerate(by_literal) if all(p.role == RECOVER for p in ps))
+        # Recovery-only literals get the last ids and a scanner of their own: they are the healthy
+        # polling lines (`Checking for jobs... received`), a quarter of a runner's log, and are
+        # looked for only after a failure, from that line on (`_Recovery`), never block-wide.
+        order = sorted(range(len(by_literal)), key=lambda i: all(p.role == RECOVER for p in by_literal[i]))
+        literals = list(literal_ids)
+        self.literals = [literals[i] for i in order]
+        self._by_literal = [tuple(by_literal[i]) for i in order]
+        self._first_recover = sum(1 for i in order if not all(p.role == RECOVER for p in by_literal[i]))
+        self._recover_only = frozenset(range(self._first_recover, len(order)))
         # rule id -> hosts where it failed and has not recovered since: only their recovery is looked for
         self._armed: dict[str, set[str | None]] = {}
         self._armed_rules: set[str] = set()
-        self._recover_rules = [frozenset(p.rule.id for p in ps) for ps in by_literal]
-        self.scanner = make_scanner(self.literals, backend)
+        self._recover_rules = [frozenset(p.rule.id for p in ps) for ps in self._by_literal]
+        self.scanner = make_scanner(self.literals[:self._first_recover], backend)
+        self.recovery_scanner = make_scanner(self.literals[self._first_recover:], backend)
+        self._accept_cache: dict[frozenset[str], frozenset[int]] = {}
         self.needs_clock = any(r.correlation and r.correlation.not_followed_by for r in self.rules)
         self._superseded = {r.id: {s for s in r.supersedes} for r in self.rules}
         self._max_context = max((r.correlation.context_lines for r in self.rules if r.correlation), default=0)
@@ -170,20 +178,6 @@ class Engine:
                     seen[id(p)] = p
         return list(seen.values())
 
-    def _maybe_wanted(self, candidates: list[Any]) -> list[Any]:
-        """Candidates minus recovery-only lines that come before any possible failure in the block.
-
-        A line that could be a failure arms its rule only once evaluated, later; so after the
-        first such candidate every recovery line is kept and `_wanted` decides at parse time.
-        """
-        if self._armed_rules or self.always:
-            return candidates
-        out: list[Any] = []
-        for c in candidates:
-            if out or any(i not in self._recover_only for i in c[2]):
-                out.append(c)
-        return out
-
     def _wanted(self, literal_ids: Iterable[int]) -> bool:
         """Whether a candidate line is worth parsing: a recovery probe counts only once its rule failed.
 
@@ -235,9 +229,20 @@ class Engine:
             block = b"\n".join(parts)
         starts = [0, *accumulate(len(b) + 1 for b in parts[:-1])]
         found: dict[int, set[int]] = {}
-        for line_start, _end, ids in self.scanner.candidates(block):
+        for line_start, _end, ids in self._all_candidates(block):
             found.setdefault(bisect_right(starts, line_start) - 1, set()).update(ids)
         return found
+
+    def _all_candidates(self, block: bytes) -> list[Candidate]:
+        """Candidates for every literal, recovery-only ones included (blocks of parsed messages,
+        and raw blocks whose offsets shift under cleaning: both rarer than the raw fast path)."""
+        found = self.scanner.candidates(block)
+        if not self._recover_only:
+            return found
+        first = self._first_recover
+        found += [(start, end, frozenset(i + first for i in ids))
+                  for start, end, ids in self.recovery_scanner.candidates(block)]
+        return sorted(found, key=lambda c: c[0])
 
     def _match_batch(self, batch: list[Record]) -> Iterator[Event]:
         found = self._scan_texts([rec.message for rec in batch])
@@ -296,9 +301,11 @@ class Engine:
             if cut == 0 and len(chunk) > _MAX_CARRY:
                 cut = len(chunk)  # one endless entry: match it in pieces rather than hold it all
             chunk, carry = chunk[:cut], chunk[cut:]
+            held_lines = carry.count(b"\n")
             if chunk:
-                yield from self._match_chunk(chunk, first + before - carry_lines, opened)
-            carry_lines = carry.count(b"\n")
+                newlines = carry_lines + opened.lines_read - before - held_lines
+                yield from self._match_chunk(chunk, first + before - carry_lines, opened, newlines)
+            carry_lines = held_lines
         if carry:
             yield from self._match_chunk(carry, first + opened.lines_read - carry_lines, opened)
 
@@ -329,12 +336,19 @@ class Engine:
             if self.needs_clock:
                 yield from _tick(opened, lines[-1:], first + before + len(lines) - 1)
 
-    def _match_chunk(self, chunk: bytes, line_base: int, opened: Opened) -> Iterator[Event]:
+    def _match_chunk(self, chunk: bytes, line_base: int, opened: Opened,
+                     newlines: int | None = None) -> Iterator[Event]:
+        """Candidates of one entry-aligned chunk; `newlines` is its count of b"\\n" when the reader
+        already knows it (counting 200 MB again costs a tenth of a second)."""
         fmt = opened.format
         cleaned = strip_escaped_ansi(clean_bytes(chunk))
-        candidates = self.scanner.candidates(cleaned)
-        if candidates and self._recover_only:
-            candidates = self._maybe_wanted(candidates)
+        recovery: _Recovery | None = None
+        if cleaned is not chunk:  # offsets in `cleaned` differ from the chunk's: scan it all at once
+            candidates = self._all_candidates(cleaned)
+        else:
+            candidates = self.scanner.candidates(cleaned)
+            if self._recover_only:
+                recovery = _Recovery(self, chunk, fmt)
         heads = entries.entry_starts(chunk, cleaned, candidates, fmt) if candidates else {}
         if fmt.wrapped is not None and self.literals:
             # A literal may span a wrapped line's join: scan each wrapped entry as the parser joins it.
@@ -344,25 +358,43 @@ class Engine:
                 found = self._scan_parts([strip_escaped_ansi(clean_bytes(text)) for text in joined.values()])
                 for i, ids in found.items():
                     heads.setdefault(offsets[i], set()).update(ids)
-        if heads:
-            yield from self._match_entries(chunk, heads, line_base, opened)
+        if heads or (recovery is not None and self._armed_rules):
+            yield from self._match_entries(chunk, heads, line_base, opened, recovery)
         if self.needs_clock:
             last = chunk.rfind(b"\n", 0, len(chunk) - 1) + 1
-            yield from _tick(opened, [chunk[last:].rstrip(b"\n")], line_base + chunk.count(b"\n", 0, last))
+            if newlines is None:
+                before_last = chunk.count(b"\n", 0, last)
+            else:  # every newline but the one ending the last line, if it has one
+                before_last = newlines - chunk.endswith(b"\n")
+            yield from _tick(opened, [chunk[last:].rstrip(b"\n")], line_base + before_last)
 
     def _match_entries(self, chunk: bytes, heads: dict[int, set[int]], line_base: int,
-                       opened: Opened) -> Iterator[Event]:
-        """Parse and evaluate each candidate entry, given by its head line's offset in `chunk`."""
+                       opened: Opened, recovery: _Recovery | None) -> Iterator[Event]:
+        """Parse and evaluate each candidate entry, given by its head line's offset in `chunk`,
+        in order, with the recovery lines `recovery` finds for the rules failing at that point."""
         fmt, pos, lineno = opened.format, 0, line_base
-        for head in sorted(heads):
-            if not self._wanted(heads[head]):
+        order, i, done = sorted(heads), 0, 0
+        while True:
+            main = order[i] if i < len(order) else None
+            found = recovery.peek(done) if recovery is not None else None
+            if found is not None and (main is None or found[0] <= main):
+                head, ids = found
+                if head == main:
+                    ids, i = ids | heads[head], i + 1
+            elif main is not None:
+                head, ids, i = main, heads[main], i + 1
+            else:
+                return
+            if not self._wanted(ids):
+                done = head + 1
                 continue
             end = entries.entry_end(chunk, head, fmt)
+            done = end + 1
             lineno += chunk.count(b"\n", pos, head)
             pos = head
             opened.ctx.line = lineno
             for rec in fmt.parse(chunk[head:end].split(b"\n"), opened.ctx):
-                hits = self.evaluate(rec, self._probes_for(heads[head]))
+                hits = self.evaluate(rec, self._probes_for(ids))
                 for h in hits:
                     n = self._context_lines(h)
                     if n:
@@ -370,6 +402,49 @@ class Engine:
                 if hits:
                     yield tuple(hits)
 
+    def recovery_literals(self, armed: frozenset[str]) -> frozenset[int]:
+        """Ids, in the recovery scanner, of the literals of the rules in `armed`."""
+        got = self._accept_cache.get(armed)
+        if got is None:
+            first = self._first_recover
+            got = frozenset(i - first for i in self._recover_only if not armed.isdisjoint(self._recover_rules[i]))
+            self._accept_cache[armed] = got
+        return got
+
+
+class _Recovery:
+    """The next line of a raw chunk that may end a failure of the rules failing now, found on
+    demand from the last entry evaluated (a failure arms its rule, `Engine.evaluate`)."""
+
+    def __init__(self, engine: Engine, chunk: bytes, fmt: Any) -> None:
+        self.engine, self.chunk, self.fmt = engine, chunk, fmt
+        self.armed: frozenset[str] = frozenset()
+        self.pending: tuple[int, int, set[int]] | None = None  # (head, line end, global ids)
+
+    def peek(self, done: int) -> tuple[int, set[int]] | None:
+        """The next recovery entry at or after offset `done` as (head, literal ids), or None."""
+        engine = self.engine
+        if not engine._armed_rules:
+            return None
+        armed = frozenset(engine._armed_rules)
+        if armed != self.armed:  # what to look for changed: look again from here
+            self.armed, self.pending = armed, None
+        if self.pending is not None and self.pending[0] >= done:
+            return self.pending[0], self.pending[2]
+        accept = engine.recovery_literals(armed)
+        start = done
+        while True:
+            line = engine.recovery_scanner.next_line(self.chunk, start, accept)
+            if line is None:
+                self.pending = None
+                return None
+            line_start, line_end, ids = line
+            head = entries.entry_head(self.chunk, line_start, self.fmt)
+            if head >= done:
+                first = engine._first_recover
+                self.pending = (head, line_end, {i + first for i in ids})
+                return head, self.pending[2]
+            start = line_end + 1  # part of an entry already evaluated
 
 def _tick(opened: Opened, lines: list[bytes], lineno: int) -> Iterator[Tick]:
     if not lines:

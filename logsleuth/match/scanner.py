@@ -31,6 +31,10 @@ class Scanner(Protocol):
         that contains at least one literal, case-insensitively; sorted by line_start; line_end is the
         index of the terminating b"\\n" (or len(block)). Each line reported once."""
 
+    def next_line(self, block: bytes, start: int, accept: frozenset[int]) -> Candidate | None:
+        """The first line at or after offset `start` (a line start) holding a literal in `accept`,
+        with every literal id found on it; None when there is none. Scans only as far as needed."""
+
 
 def make_scanner(literals: Sequence[bytes], backend: str = "auto") -> Scanner:
     """A scanner for `literals` (ids are their indexes); `auto` picks hyperscan when importable.
@@ -81,6 +85,28 @@ class EmptyScanner:
     def candidates(self, block: bytes) -> list[Candidate]:
         return []
 
+    def next_line(self, block: bytes, start: int, accept: frozenset[int]) -> Candidate | None:
+        return None
+
+
+_FIRST_WINDOW = 16 << 10
+
+
+def next_line_by_windows(scanner: Scanner, block: bytes, start: int,
+                         accept: frozenset[int]) -> Candidate | None:
+    """`Scanner.next_line` from `candidates` over growing windows cut at line ends: a recovery
+    line is usually a few lines away, and scanning the rest of a 1 MiB block for it each time a
+    rule fails would cost more than the block's own scan."""
+    size = _FIRST_WINDOW
+    while start < len(block):
+        end = block.find(b"\n", start + size)
+        end = len(block) if end < 0 else end + 1
+        for line_start, line_end, ids in scanner.candidates(block[start:end]):
+            if not accept.isdisjoint(ids):
+                return (start + line_start, start + line_end, ids)
+        start, size = end, size * 4
+    return None
+
 
 def _collect(hits: dict[int, tuple[int, set[int]]]) -> list[Candidate]:
     return [(start, end, frozenset(ids)) for start, (end, ids) in sorted(hits.items())]
@@ -121,6 +147,9 @@ class FindScanner:
                 # One find per hit line: a line with a thousand hits costs no more than one.
                 pos = low.find(key, end + 1)
         return _collect(hits)
+
+    def next_line(self, block: bytes, start: int, accept: frozenset[int]) -> Candidate | None:
+        return next_line_by_windows(self, block, start, accept)
 
 
 def _group_by_key(literals: list[bytes], key_len: int) -> list[tuple[bytes, tuple[tuple[int, bytes], ...]]]:
@@ -194,6 +223,9 @@ class AhoCorasickScanner:
             out.append((start, end, frozenset(ids)))
         return out
 
+    def next_line(self, block: bytes, start: int, accept: frozenset[int]) -> Candidate | None:
+        return next_line_by_windows(self, block, start, accept)
+
 
 class HyperscanScanner:
     """Vectorscan block-mode database of all literals, compiled once, caseless."""
@@ -219,6 +251,31 @@ class HyperscanScanner:
         on_match: Callable[..., None] = lambda lid, _s, end, _f, _c: ends.append((end, lid))  # noqa: E731
         self.db.scan(block, match_event_handler=on_match)
         return _lines_of(block, sorted(ends))
+
+    def next_line(self, block: bytes, start: int, accept: frozenset[int]) -> Candidate | None:
+        import hyperscan
+
+        found: list[int] = []
+
+        def on_match(lid: int, _s: int, end: int, _f: int, _c: object) -> bool:
+            if lid in accept:
+                found.append(end)
+                return True  # stop: the first such line is all that is asked for
+            return False
+
+        try:
+            self.db.scan(memoryview(block)[start:], match_event_handler=on_match)
+        except hyperscan.ScanTerminated:
+            pass
+        if not found:
+            return None
+        hit = start + found[0]
+        line_start = block.rfind(b"\n", 0, hit) + 1
+        line_end = block.find(b"\n", hit)
+        line_end = len(block) if line_end < 0 else line_end
+        ids: set[int] = set()
+        self.db.scan(block[line_start:line_end], match_event_handler=lambda lid, *_: ids.add(lid))
+        return (line_start, line_end, frozenset(ids))
 
 
 def _lines_of(block: bytes, ends: list[tuple[int, int]]) -> list[Candidate]:
