@@ -1,7 +1,9 @@
 """Shared test helpers: build rules from YAML text and records from short-iso log lines."""
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -12,6 +14,10 @@ from logsleuth.read import formats
 from logsleuth.read.formats import ParseContext
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The compile cache (ruleset/cache.py) of this test run lives in a directory of its own, so the
+# tests neither read a developer's ~/.cache nor leave files there; CLI children inherit it.
+os.environ.setdefault("LOGSLEUTH_CACHE_DIR", tempfile.mkdtemp(prefix="logsleuth-test-cache-"))
 
 
 def make_rules(tmp_path: Path, *texts: str) -> list[ruleset.Rule]:

@@ -133,6 +133,11 @@ def cli() -> None:
 
 # --- rules ----------------------------------------------------------------------------------------
 
+def _no_cache(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        os.environ["LOGSLEUTH_NO_CACHE"] = "1"  # read by ruleset.cache when the rules load
+
+
 def rule_options(func: Any) -> Any:
     """Options that choose which rules run."""
     for opt in reversed([
@@ -141,6 +146,9 @@ def rule_options(func: Any) -> Any:
         click.option("--no-builtin", is_flag=True, help="Do not load the bundled rules."),
         click.option("--only", multiple=True, metavar="ID|TAG|CATEGORY", help="Run only these rules (repeatable, comma-separated)."),
         click.option("--skip", multiple=True, metavar="ID|TAG|CATEGORY", help="Do not run these rules (repeatable, comma-separated)."),
+        click.option("--no-cache", is_flag=True, expose_value=False, callback=_no_cache,
+                     help="Compile the rules afresh: neither read nor write the compile cache "
+                          "($LOGSLEUTH_CACHE_DIR, else $XDG_CACHE_HOME/logsleuth)."),
     ]):
         func = opt(func)
     return func

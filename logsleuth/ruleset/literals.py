@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from itertools import product
 from typing import cast
 
+from logsleuth.ruleset import cache
+
 Literals = frozenset[bytes] | None
 
 MIN_LEN = 3
@@ -53,6 +55,16 @@ class _Info:
 _UNKNOWN = _Info(None, None)
 
 
+def _encode(lits: Literals) -> list[str] | None:
+    return None if lits is None else sorted(lit.hex() for lit in lits)
+
+
+def _decode(value: list[str] | None) -> Literals:
+    return None if value is None else frozenset(bytes.fromhex(x) for x in value)
+
+
+# Half of compiling the bundled rules is this analysis; its results are kept on disk (cache.py).
+@cache.memoized("required_literals", _encode, _decode)
 def required_literals(pattern: str, ignorecase: bool = False) -> Literals:
     """Literals one of which every match of `pattern` contains (lower-cased), or None.
 

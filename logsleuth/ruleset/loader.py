@@ -14,7 +14,7 @@ from typing import Any, Iterator, Sequence
 
 import yaml
 
-from logsleuth.ruleset import dsl
+from logsleuth.ruleset import cache, dsl
 from logsleuth.ruleset import yamlnodes as yn
 from logsleuth.ruleset.expr import Expression
 from logsleuth.errors import Location, RuleError, RuleErrors
@@ -320,11 +320,12 @@ def load(dirs: Sequence[str] = (), builtin: bool = True) -> list[Rule]:
     """Load, validate and compile rules; raises RuleErrors holding every problem in every file."""
     rules: list[Rule] = []
     errors: list[RuleError] = []
-    for path, text in rule_sources(dirs, builtin):
-        stem = Path(path).stem
-        found, errs = _parse_file(path, text, stem)
-        rules += found
-        errors += errs
+    with cache.session():  # compile results kept on disk between runs (cache.py)
+        for path, text in rule_sources(dirs, builtin):
+            stem = Path(path).stem
+            found, errs = _parse_file(path, text, stem)
+            rules += found
+            errors += errs
     errors += _check_ids(rules)
     if errors:
         raise RuleErrors(errors)
