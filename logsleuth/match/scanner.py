@@ -52,6 +52,12 @@ def make_scanner(literals: Sequence[bytes], backend: str = "auto") -> Scanner:
     return AhoCorasickScanner(lits) if backend != "stdlib" and _aho_available() else FindScanner(lits)
 
 
+def auto_backend() -> str:
+    """The backend `auto` picks here: hyperscan when importable (the default install has it where
+    PyPI has wheels), else the pure-Python scanner (pyahocorasick when importable)."""
+    return "hyperscan" if _hyperscan_available(required=False) else "python"
+
+
 def _checked(lit: bytes) -> bytes:
     if not lit or b"\n" in lit:
         raise ValueError(f"scanner literals must be non-empty single-line byte strings, not {lit!r}")
