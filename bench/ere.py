@@ -46,6 +46,8 @@ class _State:
         if op is C.LITERAL:
             return self.literal(av)
         if op is C.NOT_LITERAL:
+            if av == 10:  # [^\n]: grep matches within one line, where every character is not a newline
+                return "."
             return _bracket({chr(av)}, [], negate=True)
         if op is C.ANY:
             return "."
@@ -104,6 +106,8 @@ class _State:
         chars: set[str] = set()
         others: list[str] = []  # ranges and [:classes:]
         for op, av in items[negate:]:
+            if op is C.LITERAL and av == 10 and negate:
+                continue  # excluding a newline changes nothing within one grep line
             if op is C.LITERAL:
                 chars.update(self.cased(chr(av)))
             elif op is C.RANGE:
@@ -114,6 +118,8 @@ class _State:
                 return _NOT_CATEGORY[av]
             else:
                 raise Untranslatable(f"no ERE form for {op} {av} in a class")
+        if negate and not chars and not others:
+            return "."
         return _bracket(chars, others, negate)
 
     def cased(self, ch: str) -> set[str]:
