@@ -9,6 +9,8 @@ from conftest import ROOT
 
 from logsleuth import ruleset
 from logsleuth.authoring.corpus import counts_markdown
+from logsleuth.read import formats
+from logsleuth.read.formats import ParseContext
 from logsleuth.authoring.score import load_labels, render_text, score
 
 CORPUS = ROOT / "fixtures" / "real"
@@ -57,3 +59,16 @@ def test_floors(result):
     assert result.recall() >= 0.90, summary
     assert result.precision() >= 0.95, summary
     assert [o.case.file for o in result.alarms()] == [], summary
+
+
+def test_a_trace_with_logrus_tty_lines_keeps_its_other_lines():
+    # An old job trace: the artifacts uploader's `INFO[0000]` lines make the input look like
+    # `runner-text`; the curl error and the verdict between them must keep their text.
+    path = CORPUS / "api-server-error" / "b-sameersbn-artifacts-curl22-500.log"
+    lines = path.read_bytes().splitlines()
+    fmt, _ = formats.detect(lines)
+    records = list(fmt.parse(lines, ParseContext(str(path), year=2024)))
+    messages = [r.message for r in records]
+    assert "curl: (22) The requested URL returned error: 500 Internal Server Error" in messages
+    assert "ERROR: Build failed with: exit status 1" in messages
+    assert "Creating archive artifacts.tgz ..." in messages  # the logrus line itself is still parsed

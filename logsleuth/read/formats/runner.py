@@ -166,6 +166,10 @@ def _text_record(raw: str, origin: Origin, ctx: ParseContext) -> Record:
         return Record(message=with_fields(msg, fields), origin=origin, format="runner-text", raw=raw,
                       level=normalize_level(tty.group(1)), ident="gitlab-runner", fields=fields)
     fields = _logfmt(text)
+    if not _LOGFMT_KEYS.intersection(fields):
+        # Not a logrus line (a job's own output between the helper's `INFO[0000]` lines, a
+        # poster's note): its text is the message, as the plain format would keep it.
+        return Record(message=text, origin=origin, format="runner-text", raw=raw)
     ts_text = fields.pop("time", None)
     level = fields.pop("level", None)
     msg = str(fields.pop("msg", ""))
@@ -186,6 +190,7 @@ def with_fields(msg: str, fields: dict[str, Any]) -> str:
     return msg + "  " + " ".join(f"{k}={v}" for k, v in sorted(fields.items()))
 
 
+_LOGFMT_KEYS = frozenset(("time", "level", "msg"))
 _LOGFMT_START = re.compile(r"\s\s+(?=[A-Za-z0-9_.-]+=)")
 
 
