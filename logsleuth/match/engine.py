@@ -126,6 +126,7 @@ class Engine:
         self.scanner = make_scanner(self.literals[:self._first_recover], backend)
         self.recovery_scanner = make_scanner(self.literals[self._first_recover:], backend)
         self._accept_cache: dict[frozenset[str], frozenset[int]] = {}
+        self._recovery_only = False  # inside recoveries(): only recovery probes are looked for
         self.needs_clock = any(r.correlation and r.correlation.not_followed_by for r in self.rules)
         self._superseded = {r.id: {s for s in r.supersedes} for r in self.rules}
         self._max_context = max((r.correlation.context_lines for r in self.rules if r.correlation), default=0)
@@ -204,6 +205,34 @@ class Engine:
                 yield from self._match_messages(opened)
                 return
         yield from self.match_records(records(opened))
+
+    def recoveries(self, opened: Opened, armed: dict[str, set[str | None]]) -> Iterator[Hits]:
+        """The recoveries, in `opened`, of failures seen before it: the first recovery hit of each
+        armed (rule id -> hosts) pair, reading only as far as the last of them.
+
+        A file split over workers (parallel.py) has ranges matched by engines that never saw the
+        ranges before theirs; a failure at the end of one range may recover at the start of the
+        next, before that range's engine had a reason to look. The parent asks for those here.
+        """
+        saved = self._armed, self._armed_rules, self._recovery_only
+        self._armed = {rule: set(hosts) for rule, hosts in armed.items() if hosts}
+        self._armed_rules = set(self._armed)
+        self._recovery_only = True
+        try:
+            if self._armed_rules and self._recover_only and opened.records is None:
+                if opened.format.raw_message:
+                    events: Iterator[Event] = self._match_raw(opened)
+                elif opened.format.message_of is not None:
+                    events = self._match_messages(opened)
+                else:
+                    events = iter(())
+                for ev in events:
+                    if not isinstance(ev, Tick):
+                        yield ev
+                    if not self._armed_rules:
+                        return
+        finally:
+            self._armed, self._armed_rules, self._recovery_only = saved
 
     def match_records(self, records: Iterable[Record]) -> Iterator[Event]:
         """The parsed path: every record is parsed; a block of messages is scanned for literals."""
@@ -292,6 +321,8 @@ class Engine:
             # The reader counts the lines it hands on; reading the count before each block gives
             # the block's first line number without counting newlines a second time.
             before = opened.lines_read
+            if self._recovery_only and not self._armed_rules:
+                return  # every failure asked about has recovered: read no further
             block = next(blocks, None)
             if block is None:
                 break
@@ -323,11 +354,14 @@ class Engine:
             lines = split_lines(block)
             found = self._scan_texts([message_of(line) for line in lines])
             for i in sorted(found):
-                if not self._wanted(found[i]):
+                ids = found[i] & self._recover_only if self._recovery_only else found[i]
+                if self._recovery_only and (not self._armed_rules or not ids):
+                    continue
+                if not self._wanted(ids):
                     continue
                 opened.ctx.line = first + before + i
                 for rec in fmt.parse(lines[i:i + 1], opened.ctx):
-                    hits = self.evaluate(rec, self._probes_for(found[i]))
+                    hits = self.evaluate(rec, self._probes_for(ids))
                     for h in hits:
                         n = self._context_lines(h)
                         h.context.extend(line.decode("utf-8", "replace") for line in lines[i + 1:i + 1 + n])
@@ -345,12 +379,14 @@ class Engine:
         recovery: _Recovery | None = None
         if cleaned is not chunk:  # offsets in `cleaned` differ from the chunk's: scan it all at once
             candidates = self._all_candidates(cleaned)
+            if self._recovery_only:
+                candidates = [c for c in candidates if not self._recover_only.isdisjoint(c[2])]
         else:
-            candidates = self.scanner.candidates(cleaned)
+            candidates = [] if self._recovery_only else self.scanner.candidates(cleaned)
             if self._recover_only:
                 recovery = _Recovery(self, chunk, fmt)
         heads = entries.entry_starts(chunk, cleaned, candidates, fmt) if candidates else {}
-        if fmt.wrapped is not None and self.literals:
+        if fmt.wrapped is not None and self.literals and not self._recovery_only:
             # A literal may span a wrapped line's join: scan each wrapped entry as the parser joins it.
             joined = entries.wrapped_entries(chunk, fmt)
             if joined:
