@@ -1,85 +1,90 @@
-"""Post the Markdown report as a merge-request note through GitLab's REST API (after render).
+"""GitLab at the edge: the Markdown report as one sticky merge-request note (after render).
 
-One note per merge request: a hidden marker finds logsleuth's earlier note, which is updated
-instead of adding a new one on every pipeline. The job token cannot write notes (GitLab's job
-token API allows only GET on notes), so a project or personal access token with `api` scope is
-needed, in LOGSLEUTH_GITLAB_TOKEN.
+One note per merge request: logsleuth's earlier note is the one that carries the marker, was
+written by the token's own user (`GET /user`) and is not a system note; it is updated in place,
+so a quote of the marker by a human is never touched. GitLab's job token cannot write notes (its
+access table, doc/ci/jobs/ci_job_token.md, allows only the two GET endpoints of the Notes API), so
+posting needs a project, group or personal access token with the `api` scope, in
+LOGSLEUTH_GITLAB_TOKEN (or GITLAB_TOKEN).
 """
 from __future__ import annotations
 
-import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from logsleuth.errors import LogsleuthError
+from logsleuth.gitlab.client import Client, GitLabError
 
 MARKER = "<!-- logsleuth-report -->"
-TOKEN_VARIABLE = "LOGSLEUTH_GITLAB_TOKEN"
+# GitLab refuses a note body over 1,000,000 characters; the marker and a newline come on top.
+MAX_BODY = 1_000_000
 
 
 @dataclass(frozen=True)
 class Target:
-    """Where the note goes: `{api}/projects/{project}/merge_requests/{mr}/notes`."""
+    """Where the note goes: project id or path and the merge request's iid."""
 
-    api: str
     project: str
     mr: str
-    token: str
 
     @property
-    def notes_url(self) -> str:
-        project = urllib.parse.quote(self.project, safe="")
-        return f"{self.api.rstrip('/')}/projects/{project}/merge_requests/{self.mr}/notes"
+    def notes_path(self) -> str:
+        return f"projects/{urllib.parse.quote(self.project, safe='')}/merge_requests/{self.mr}/notes"
 
 
-def target_from_env(env: Mapping[str, str]) -> Target:
-    """The merge request of this pipeline, from GitLab CI's variables; raises LogsleuthError when one is missing."""
-    names = ("CI_API_V4_URL", "CI_PROJECT_ID", "CI_MERGE_REQUEST_IID", TOKEN_VARIABLE)
-    missing = [n for n in names if not env.get(n)]
-    if missing:
-        hint = " (is this a merge-request pipeline?)" if "CI_MERGE_REQUEST_IID" in missing else ""
-        raise LogsleuthError(f"cannot post the merge-request note: {', '.join(missing)} not set{hint}")
-    return Target(env["CI_API_V4_URL"], env["CI_PROJECT_ID"], env["CI_MERGE_REQUEST_IID"], env[TOKEN_VARIABLE])
+def target_from_env(env: Mapping[str, str]) -> Target | None:
+    """This pipeline's merge request, or None outside a merge-request pipeline (no CI_MERGE_REQUEST_IID)."""
+    project, mr = env.get("CI_PROJECT_ID", ""), env.get("CI_MERGE_REQUEST_IID", "")
+    if not project or not mr:
+        return None
+    return Target(project, mr)
 
 
-def post(target: Target, markdown: str, timeout: float = 15.0) -> str:
-    """Create the note, or update logsleuth's earlier one; returns "created" or "updated".
+def note_body(markdown: str) -> str:
+    """What is sent: the marker, then the report."""
+    return f"{MARKER}\n{markdown}"
 
-    Raises LogsleuthError for HTTP or network failures; the token never appears in a message.
+
+def post(client: Client, target: Target, markdown: str) -> tuple[str, int]:
+    """Create the note, or update logsleuth's own earlier one: ("created" | "updated", note id).
+
+    Raises GitLabError for HTTP or network failures; the token never appears in a message.
     """
-    body = f"{MARKER}\n{markdown}"
-    note_id = _existing_note(target, timeout)
+    body = note_body(markdown)
+    me = _user_id(client)
+    note_id = find_own_note(client, target, me)
     if note_id is None:
-        _request(target, "POST", target.notes_url, {"body": body}, timeout)
-        return "created"
-    _request(target, "PUT", f"{target.notes_url}/{note_id}", {"body": body}, timeout)
-    return "updated"
+        created = client.send_json("POST", target.notes_path, {"body": body})
+        return "created", _note_id(created, "POST")
+    client.send_json("PUT", f"{target.notes_path}/{note_id}", {"body": body})
+    return "updated", note_id
 
 
-def _existing_note(target: Target, timeout: float) -> int | None:
-    # Newest first; logsleuth's note is normally recent, and one page keeps this to one request.
-    notes = _request(target, "GET", f"{target.notes_url}?sort=desc&order_by=updated_at&per_page=100", None, timeout)
-    for note in notes if isinstance(notes, list) else ():
-        if isinstance(note, dict) and str(note.get("body", "")).startswith(MARKER):
-            return int(note["id"])
+def find_own_note(client: Client, target: Target, user_id: int) -> int | None:
+    """The oldest note with the marker by `user_id` that is not a system note (every page is read)."""
+    for note in client.paginate(target.notes_path, {"sort": "asc", "order_by": "created_at"}):
+        if _is_own(note, user_id):
+            return _note_id(note, "GET")
     return None
 
 
-def _request(target: Target, method: str, url: str, payload: dict[str, str] | None, timeout: float) -> Any:
-    data = json.dumps(payload).encode() if payload is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"PRIVATE-TOKEN": target.token, "Content-Type": "application/json"})
-    where = url.split("?", 1)[0]
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            text = resp.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode("utf-8", "replace")[:300].replace(target.token, "[REDACTED]")
-        raise LogsleuthError(f"GitLab answered {exc.code} {exc.reason} to {method} {where}: {detail}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise LogsleuthError(f"cannot reach GitLab for {method} {where}: {reason}") from None
-    return json.loads(text) if text.strip() else None
+def _is_own(note: Any, user_id: int) -> bool:
+    if not isinstance(note, dict) or note.get("system"):
+        return False
+    author = note.get("author")
+    body = note.get("body")
+    return (isinstance(author, dict) and author.get("id") == user_id
+            and isinstance(body, str) and body.startswith(MARKER))
+
+
+def _user_id(client: Client) -> int:
+    user = client.get_json("user")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), int):
+        raise GitLabError("GitLab's answer to GET /user has no user id")
+    return int(user["id"])
+
+
+def _note_id(note: Any, method: str) -> int:
+    if not isinstance(note, dict) or not isinstance(note.get("id"), int):
+        raise GitLabError(f"GitLab's answer to {method} a note has no note id")
+    return int(note["id"])
