@@ -9,7 +9,7 @@ import functools
 import re
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from logsleuth.ruleset import predicates
@@ -30,6 +30,17 @@ KNOWN_FIELDS = frozenset(RECORD_FIELDS) | {
 _JOURNAL_FIELD = re.compile(r"_{0,2}[A-Z][A-Z0-9_]*\Z")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
+
+# Size limits, checked before anything recursive runs (the AST walks, lark's transformer and
+# re's parser all recurse once per level): a rule file can then never drive them past Python's
+# stack. The bundled rules stay far below them (longest expression 781 characters, depth 3,
+# 7 tests, longest regex 406 characters, regex groups 3 deep).
+MAX_EXPRESSION_CHARS = 10_000
+MAX_DEPTH = 24  # nested and/or/not levels
+MAX_TERMS = 256  # tests (comparisons, regexes, exists, ...) in one expression
+MAX_REGEX_CHARS = 2_000
+MAX_REGEX_DEPTH = 32  # nested groups in one regex
+_LOGIC = frozenset({"or_", "and_", "not_"})
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -169,6 +180,10 @@ def _compile_regex(tok: Token) -> re.Pattern[str]:
     for ch in flag_chars:
         flags |= _REGEX_FLAGS[ch]
     body = body.replace("\\/", "/")
+    if len(body) > MAX_REGEX_CHARS:
+        raise _SemanticError(f"regex of {len(body):,} characters; at most {MAX_REGEX_CHARS:,} are allowed", _tok_span(tok))
+    if group_depth(body) > MAX_REGEX_DEPTH:
+        raise _SemanticError(f"regex groups nest more than {MAX_REGEX_DEPTH} deep", _tok_span(tok))
     try:
         return re.compile(body, flags)
     except re.error as exc:
@@ -177,11 +192,66 @@ def _compile_regex(tok: Token) -> re.Pattern[str]:
         raise _SemanticError(f"invalid regex: {exc.msg}", Span(span.line, span.col + pos, span.start, span.end)) from exc
 
 
+def group_depth(pattern: str) -> int:
+    """How deep the groups of a regex nest, read from its source without re's recursive parser."""
+    depth = deepest = 0
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1:i + 2] == "]" or pattern[i + 1:i + 3] == "^]":  # a leading ] is literal
+                i += 2 if pattern[i + 1] == "]" else 3
+                continue
+        elif ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth = max(depth - 1, 0)
+        i += 1
+    return deepest
+
+
+def _check_size(tree: Tree[Token]) -> None:
+    """Raise _SemanticError when the parse tree nests deeper or holds more tests than allowed.
+
+    Iterative on purpose: this runs before the recursive transformer, on any tree lark accepts.
+    """
+    terms = 0
+    stack: list[tuple[Tree[Token], int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if node.data in _LOGIC:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _SemanticError(f"expression nests more than {MAX_DEPTH} levels of and/or/not deep; "
+                                     "flatten it or split the rule", _span(node.meta))
+            stack.extend((c, depth) for c in node.children if isinstance(c, Tree))
+        else:
+            terms += 1
+            if terms > MAX_TERMS:
+                raise _SemanticError(f"expression holds more than {MAX_TERMS} tests; split the rule or use "
+                                     "one regex or `in [...]`", _span(node.meta))
+
+
 def parse(text: str) -> Node:
     """Parse and check an expression; raises RuleError located in the expression text (line/col 1-based)."""
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise RuleError(f"expression of {len(text):,} characters; at most {MAX_EXPRESSION_CHARS:,} are allowed",
+                        Location("<expression>", 1, 1))
     try:
         tree = _parser().parse(text)
+        if isinstance(tree, Tree):
+            _check_size(tree)
         return _Build().transform(tree)
+    except _SemanticError as too_big:
+        raise RuleError(too_big.message, Location("<expression>", too_big.span.line, too_big.span.col),
+                        _caret(text, too_big.span.line, too_big.span.col)) from None
     except VisitError as exc:
         orig = exc.orig_exc
         if isinstance(orig, _SemanticError):

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+import stat
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -17,8 +18,9 @@ import yaml
 from logsleuth.ruleset import cache, dsl
 from logsleuth.ruleset import yamlnodes as yn
 from logsleuth.ruleset.expr import Expression
+from logsleuth.read import config_toml
 from logsleuth.errors import Location, RuleError, RuleErrors
-from logsleuth.model import SEVERITIES, RuleInfo
+from logsleuth.model import SEVERITIES, Record, RuleInfo
 
 _ID = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 BUILTIN = "<builtin>"
@@ -84,6 +86,7 @@ class Rule:
     location: Location = field(default_factory=lambda: Location("<rule>"))
     incident: IncidentSpec | None = None
     recovered_by: Expression | None = None  # a later record matching this means the failure stopped
+    input: str = "logs"  # what the rule reads: log records, or `config` (config.toml records, read/config_toml.py)
 
     @property
     def id(self) -> str:
@@ -99,7 +102,7 @@ _TEXT_KEYS = ("title", "message", "diagnosis", "fix", "why", "description")
 _LIST_KEYS = ("tags", "references", "supersedes", "fingerprint")
 _BOOL_KEYS = ("retryable", "generic")
 _KEYS = (frozenset(_REQUIRED) | set(_TEXT_KEYS) | set(_LIST_KEYS) | set(_BOOL_KEYS)
-         | {"correlate", "examples", "incident", "recovered_by"})
+         | {"correlate", "examples", "incident", "recovered_by", "input"})
 _ROLES = ("root", "fact")
 
 
@@ -118,6 +121,31 @@ def _expression(f: yn.File, node: yaml.Node, key: str) -> Expression | None:
         line, col = ((loc.line or 1), (loc.col or 1)) if loc is not None else (1, 1)
         f.error(f"{key}: {exc.message}", node, *yn.scalar_position(f, node, line, col))
         return None
+
+
+_INPUTS = ("logs", "config")
+
+
+def _on_config(expr: Expression) -> Expression:
+    """An `input: config` rule's expression: true only on config.toml records, capturing `setting`,
+    `section` and `config_file`. Their message marker is its prefilter literal, so on logs it costs one literal of
+    the scan, never an evaluation per line."""
+    inner = expr.predicate
+
+    def on_config(record: Record, captures: dict[str, str]) -> bool:
+        if record.format != config_toml.NAME or not inner(record, captures):
+            return False
+        # One finding per file and setting (not one per rule), so each key gets its own line in Code Quality.
+        captures.setdefault("setting", str(record.fields.get("setting", "")))
+        captures.setdefault("config_file", record.origin.path)
+        captures.setdefault("section", record.section or "")
+        return True
+    return Expression(expr.text, expr.tree, on_config, frozenset({config_toml.MARKER.lower().encode()}), expr.captures)
+
+
+def _config_examples(examples: tuple[Example, ...]) -> tuple[Example, ...]:
+    """A config rule's examples are config.toml text unless they name another format."""
+    return tuple(replace(e, format=e.format or config_toml.NAME) for e in examples)
 
 
 def _window(f: yn.File, node: yaml.Node, what: str) -> Window | None:
@@ -240,8 +268,13 @@ def _rule(f: yn.File, node: yaml.Node, stem: str | None) -> Rule | None:
     fingerprint = yn.strings(f, m, "fingerprint") if "fingerprint" in m else None
     incident = _incident(f, m["incident"][1]) if "incident" in m else None
     recovered_by = _expression(f, m["recovered_by"][1], "recovered_by") if "recovered_by" in m else None
+    kind = yn.text(f, m, "input", "logs")
+    if kind not in _INPUTS:
+        f.error(f"input {kind!r} must be one of {', '.join(_INPUTS)}", m["input"][1])
     if len(f.errors) > before or expr is None:
         return None
+    if kind == "config":
+        expr, ex_match, ex_no = _on_config(expr), _config_examples(ex_match), _config_examples(ex_no)
     info = RuleInfo(
         id=rule_id, title=yn.text(f, m, "title"), severity=severity, category=category,
         tags=yn.strings(f, m, "tags"), diagnosis=yn.text(f, m, "diagnosis"), fix=yn.text(f, m, "fix"),
@@ -250,17 +283,24 @@ def _rule(f: yn.File, node: yaml.Node, stem: str | None) -> Rule | None:
     )
     message = yn.text(f, m, "message", info.title)
     return Rule(info, expr, message, yn.strings(f, m, "supersedes"), fingerprint, correlation,
-                ex_match, ex_no, f.at(node), incident, recovered_by)
+                ex_match, ex_no, f.at(node), incident, recovered_by, kind)
 
 
 def _parse_file(path: str, text: str, single_rule_stem: str | None) -> tuple[list[Rule], list[RuleError]]:
     f = yn.File(path, text)
     try:
-        root = yn.compose(text)
+        root = yn.compose(path, text)
+    except RuleError as exc:
+        return [], [RuleError(exc.message, exc.location, f.snippet(exc.location) if exc.location else "")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
         return [], [RuleError(f"invalid YAML: {exc.problem or exc}", loc, f.snippet(loc))]
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, other controls)
+        line = text.count("\n", 0, exc.position) + 1
+        loc = Location(path, line, exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1)
+        return [], [RuleError(f"invalid YAML: character {exc.character!r} is not allowed in a rule file", loc,
+                              f.snippet(loc))]
     if root is None:
         return [], [RuleError("empty rule file", Location(path))]
     rules: list[Rule] = []
@@ -302,13 +342,36 @@ def rule_sources(dirs: Sequence[str], builtin: bool = True) -> list[tuple[str, s
         out += [(f"rules/{name}", t.read_text(encoding="utf-8")) for name, t in _files_in(root, "")]
     for d in dirs:
         p = Path(d)
-        if p.is_file():
-            out.append((str(p), p.read_text(encoding="utf-8", errors="replace")))
-        elif p.is_dir():
-            out += [(str(p / name), t.read_text(encoding="utf-8", errors="replace")) for name, t in _files_in(p, "")]
+        if p.is_dir():
+            out += [(str(p / name), read_rule_file(p / name)) for name, _t in _files_in(p, "")]
+        elif p.exists():
+            out.append((str(p), read_rule_file(p)))
         else:
             raise RuleError("no such rule file or directory", Location(d))
     return out
+
+
+# The largest bundled rule file is 7 KB; a megabyte is a mistake (or /dev/zero), not a rule.
+MAX_RULE_FILE_BYTES = 1 << 20
+
+
+def read_rule_file(path: Path) -> str:
+    """A rule file's text, read with a size cap; raises RuleError for a FIFO, a device or an oversized file.
+
+    Only regular files are opened: opening a FIFO waits for a writer forever, and a device such as
+    /dev/zero never ends.
+    """
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise RuleError("not a regular file (a FIFO, socket or device); rule files must be regular files",
+                            Location(str(path)))
+        with path.open("rb") as fh:
+            data = fh.read(MAX_RULE_FILE_BYTES + 1)
+    except OSError as exc:
+        raise RuleError(f"cannot read rule file: {exc.strerror or exc}", Location(str(path))) from None
+    if len(data) > MAX_RULE_FILE_BYTES:
+        raise RuleError(f"rule file larger than {MAX_RULE_FILE_BYTES >> 20} MiB", Location(str(path)))
+    return data.decode("utf-8", errors="replace")
 
 
 def env_rule_dirs() -> list[str]:

@@ -66,9 +66,55 @@ def mapping(f: File, node: yaml.Node, what: str) -> Mapping | None:
 
 
 
-def compose(text: str) -> yaml.Node | None:
-    """The node tree of a YAML document; raises yaml.MarkedYAMLError."""
-    return yaml.compose(text, Loader=_Loader)
+# A rule file is a few KB of keys and strings (the largest bundled one: 7 KB, 10 levels deep).
+MAX_DEPTH = 64
+MAX_NODES = 100_000
+
+
+def compose(path: str, text: str) -> yaml.Node | None:
+    """The node tree of a YAML document; raises yaml.MarkedYAMLError, or RuleError for an alias or a tree
+    nesting deeper than MAX_DEPTH or holding more than MAX_NODES nodes.
+
+    An alias makes the composer hand back the anchored node again, so `&a [*b, *b, ...]` chains
+    describe exponentially large values in a few lines (the "billion laughs"); nothing a rule
+    needs is worth that, so aliases are refused before any value is built.
+    """
+    root = yaml.compose(text, Loader=_Loader)
+    if root is not None:
+        _check_tree(path, text, root)
+    return root
+
+
+def _check_tree(path: str, text: str, root: yaml.Node) -> None:
+    # Iterative, and before construct_object (which recurses once per level and expands aliases).
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            raise RuleError("anchors and aliases (&name, *name) are not allowed in rule files; write the value out",
+                            _alias_location(path, text, node))
+        seen.add(id(node))
+        if len(seen) > MAX_NODES:
+            raise RuleError(f"more than {MAX_NODES:,} YAML nodes in one rule file", _mark(path, node))
+        if depth > MAX_DEPTH:
+            raise RuleError(f"YAML nests more than {MAX_DEPTH} levels deep", _mark(path, node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((n, depth + 1) for n in reversed(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend((n, depth + 1) for pair in reversed(node.value) for n in reversed(pair))
+
+
+def _mark(path: str, node: yaml.Node) -> Location:
+    return Location(path, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _alias_location(path: str, text: str, node: yaml.Node) -> Location:
+    # The composed tree keeps no trace of where an alias was written: find the first in the tokens.
+    for tok in yaml.scan(text, Loader=_Loader):
+        if isinstance(tok, yaml.AliasToken):
+            return Location(path, tok.start_mark.line + 1, tok.start_mark.column + 1)
+    return _mark(path, node)
 
 
 def check_keys(f: File, m: Mapping, allowed: Iterable[str], what: str) -> None:

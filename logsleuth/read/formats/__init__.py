@@ -13,10 +13,11 @@ __all__ = ["FORMATS", "Format", "Parse", "ParseContext", "Sniff", "detect", "get
 def _load_registry() -> dict[str, Format]:
     # Order matters: detection tries formats in this order and takes the first that recognises the
     # sample; the most specific shapes come first and plain text last. `cat` is never detected.
-    from logsleuth.read.formats import (compose, dmesg, job_trace, journal_cat, journal_export, journal_json,
-                                   journal_short, journal_verbose, plain, runner, syslog)
+    from logsleuth.read.formats import (compose, config_toml, dmesg, job_trace, journal_cat, journal_export,
+                                   journal_json, journal_short, journal_verbose, plain, runner, syslog)
 
     formats: list[Format] = [
+        config_toml.FORMAT,  # a runner's config.toml (checked by `input: config` rules): TOML is no log's shape
         journal_export.FORMAT,
         journal_json.JSON_SEQ,
         journal_json.JSON_SSE,
