@@ -5,7 +5,7 @@ commands on it when imported here, so `logsleuth.cli:main` sees every command.
 """
 from __future__ import annotations
 
-from logsleuth.cli import config, doctor, rules, scan  # noqa: F401 - importing registers the commands
+from logsleuth.cli import config, doctor, journal, rules, scan  # noqa: F401 - importing registers the commands
 from logsleuth.cli.app import cli, main
 
 __all__ = ["cli", "main"]

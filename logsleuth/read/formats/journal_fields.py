@@ -7,6 +7,7 @@ normalised to str/list/None so every mode yields the same fields. Reference: for
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -17,6 +18,16 @@ from logsleuth.read.formats.runner import looks_like_runner, parse_runner_messag
 from logsleuth.read.text import clean, decode
 
 _RUNNER_IDENTS = frozenset({"gitlab-runner", "gitlab-ci-multi-runner"})
+# The formats whose records carry the journal's own fields (_SYSTEMD_UNIT, _TRANSPORT, PRIORITY,
+# SYSLOG_IDENTIFIER, UNIT, _BOOT_ID, _HOSTNAME, ...): the native reader and journalctl's structured
+# modes. Text modes (short*, with-unit, cat) and other logs have only the normalized attributes.
+JOURNAL_FORMATS = ("journal", "export", "json", "json-pretty", "json-seq", "json-sse", "verbose")
+_FIELD_NAME = re.compile(r"_{0,2}[A-Z][A-Z0-9_]*\Z")
+
+
+def is_journal_field(name: str) -> bool:
+    """Whether `name` is shaped like a journal field (upper case, `_` for trusted ones)."""
+    return bool(_FIELD_NAME.match(name))
 
 
 def field_text(value: Any) -> FieldValue:

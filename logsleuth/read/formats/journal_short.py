@@ -72,8 +72,10 @@ def head_bsd(text: str, ctx: ParseContext) -> Head:
         if not frac.isdigit() or text[22:23] != " ":
             return None
         us, pos = int(frac), 23
-    ts = clock.month_day(ctx, month, int(day_text), text[7:15], us)
-    return (ts, pos, None) if ts is not None else None
+    if not text[7:9].isdigit() or not text[10:12].isdigit() or not text[13:15].isdigit():
+        return None
+    # An impossible date (Feb 29 of a common year) keeps its entry, without a time (clock warns once).
+    return clock.month_day(ctx, month, int(day_text), text[7:15], us), pos, None
 
 
 def head_full(text: str, ctx: ParseContext) -> Head:
