@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from conftest import make_rules, short_iso
+from conftest import BACKENDS, make_rules, needs_hyperscan, short_iso
 
 from logsleuth.read import inputs
 from logsleuth import ruleset
@@ -72,13 +72,18 @@ def scan_file(path, engine_rules, backend: str, parsed: bool, block_size: int, i
     return summary(agg.findings())
 
 
+@needs_hyperscan
+def test_hyperscan_is_among_the_backends_compared():
+    assert BACKENDS[-1] == "hyperscan"
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_backends_and_paths_agree(tmp_path, seed):
     path = tmp_path / "corpus.log"
     path.write_text(corpus(seed))
     reference = scan_file(path, BUNDLED, "python", parsed=True, block_size=1 << 20)
     assert len(reference) >= 10, "the corpus should fire many rules"
-    for backend in ("stdlib", "python", "hyperscan"):
+    for backend in BACKENDS:
         for block_size in (4096, 1 << 20):  # small blocks split entries across block boundaries
             assert scan_file(path, BUNDLED, backend, parsed=False, block_size=block_size) == reference, (backend, block_size)
         assert scan_file(path, BUNDLED, backend, parsed=True, block_size=1 << 20) == reference, backend
@@ -201,6 +206,49 @@ def test_json_message_path_agrees_with_full_parsing(tmp_path, seed):
     assert formats.get("json").message_of is not None and not Engine(BUNDLED).always  # the message path runs
     reference = scan_file(path, BUNDLED, "python", parsed=True, block_size=1 << 20)
     assert len(reference) >= 10
-    for backend in ("stdlib", "python", "hyperscan"):
+    for backend in BACKENDS:
         for block_size in (4096, 1 << 20):
             assert scan_file(path, BUNDLED, backend, parsed=False, block_size=block_size) == reference
+
+
+def test_a_recovery_just_past_a_range_boundary_is_seen_with_workers(tmp_path, monkeypatch):
+    """A failure that is the last line of one worker's range and recovers on the first lines of
+    the next: the next worker had no reason to look, so the parent asks (Engine.recoveries);
+    incidents (status, recovered_at) are the same with -j 1 and -j 2."""
+    from logsleuth.match import parallel
+    from logsleuth.read import formats
+    from logsleuth.pipeline import ScanOptions, analyze
+
+    monkeypatch.setattr(parallel, "MIN_SIZE", 0)
+    monkeypatch.setattr(parallel, "RANGE_SIZE", 32 << 10)
+    poll = "2024-03-10T12:{m:02d}:{s:02d}+0000 ci1 gitlab-runner[812]: Checking for jobs... received   job=1 repo_url=https://gitlab.example.com/a/b.git runner=abcd1234"
+    fail = ("2024-03-10T12:{m:02d}:{s:02d}+0000 ci1 gitlab-runner[812]: ERROR: Checking for jobs... error   "
+            "error=couldn't execute POST against https://gitlab.example.com/api/v4/jobs/request: Post "
+            "\"https://gitlab.example.com/api/v4/jobs/request\": dial tcp: lookup gitlab.example.com on 10.0.0.2:53: "
+            "no such host runner=abcd1234 status=couldn't execute POST")
+    lines, n = [], 0
+    path = tmp_path / "boundary.log"
+    # One failure whose line straddles the first range boundary (so it is the last entry of the
+    # first range) and healthy polls after it: its recovery is the second range's first line.
+    size = 0
+
+    def add(line: str) -> None:
+        nonlocal size, n
+        lines.append(line)
+        size += len(line) + 1
+        n += 1
+
+    first_fail = fail.format(m=0, s=0)
+    while size + len(first_fail) < (32 << 10) + 10:
+        add(poll.format(m=(n // 60) % 60, s=n % 60))
+    add(fail.format(m=(n // 60) % 60, s=n % 60))
+    while size < 3 * (32 << 10):
+        add(poll.format(m=(n // 60) % 60, s=n % 60))
+    path.write_text("\n".join(lines) + "\n")
+    cuts = parallel.ranges(str(path), formats.get("short-iso"))
+    assert len(cuts) >= 3 and lines[-1]
+    single = analyze([str(path)], BUNDLED, ScanOptions(jobs=1))
+    split = analyze([str(path)], BUNDLED, ScanOptions(jobs=2))
+    status = lambda rep: [(i.root.rule_id, i.status, i.recovered_at) for i in rep.incidents]  # noqa: E731
+    assert status(single) and all(s == "recovered" for _, s, _ in status(single))
+    assert status(split) == status(single)

@@ -129,15 +129,21 @@ def test_invalid_utf8_and_nul_bytes(tmp_path: Path) -> None:
     assert messages(proc) == ["caf\ufffd \ufffd ok", "nul inside"]
 
 
-def test_binary_file_is_skipped_with_a_warning(tmp_path: Path) -> None:
-    binary = tmp_path / "core.bin"
+def test_binary_file_named_is_an_error_found_in_a_directory_a_warning(tmp_path: Path) -> None:
+    binary = tmp_path / "logs" / "core.bin"
+    binary.parent.mkdir()
     binary.write_bytes(bytes(range(256)) * 64)
     text = tmp_path / "ok.log"
     text.write_bytes(b"still read\n")
     proc = run(str(binary), str(text))
     assert messages(proc) == ["still read"]
-    assert f"{binary}: binary file skipped" in proc.stderr.decode()
-    assert proc.returncode == 0
+    assert f"error: {binary}: binary file not read" in proc.stderr.decode()
+    assert "--encoding" in proc.stderr.decode()
+    assert proc.returncode == 2
+    walked = run(str(binary.parent), str(text))
+    assert messages(walked) == ["still read"]
+    assert f"warning: {binary}: binary file skipped" in walked.stderr.decode()
+    assert walked.returncode == 0
 
 
 def test_huge_line_is_truncated_with_bounded_output(tmp_path: Path) -> None:

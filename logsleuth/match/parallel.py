@@ -7,15 +7,18 @@ database cannot be pickled) and start in milliseconds. Measured gains are in ben
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
 from dataclasses import dataclass
-from typing import IO, Any, Iterator
+from typing import Any, Iterator
 
 from logsleuth.read import entries, inputs
 from logsleuth.read.decompress import compression
-from logsleuth.match.engine import Engine, Event, Hit, Tick
-from logsleuth.errors import Diagnostics
+from logsleuth.match.engine import MAIN, RECOVER, Engine, Event, Hit, Tick
+from logsleuth.errors import Diagnostics, InputError, Location
 from logsleuth.model import Origin
 from logsleuth.read.formats import Format
 
@@ -39,6 +42,7 @@ class _Result:
     bytes: int
     truncated: int
     warnings: list[str]
+    errors: list[tuple[str, bool]]  # (message, partial): InputError does not pickle with its location
 
 
 def eligible(opened: inputs.Opened, inp: inputs.Input, engine: Engine, jobs: int) -> bool:
@@ -57,28 +61,32 @@ def eligible(opened: inputs.Opened, inp: inputs.Input, engine: Engine, jobs: int
     return size >= MIN_SIZE and compression(head) is None
 
 
-def ranges(path: str, fmt: Format, size: int | None = None) -> list[tuple[int, int]]:
+def ranges(path: str, fmt: Format, size: int | None = None, fd: int | None = None) -> list[tuple[int, int]]:
     """Byte ranges of about `size` (default RANGE_SIZE) that each begin at an entry's head line."""
     size = size or RANGE_SIZE
-    total = os.path.getsize(path)
-    cuts = [0]
-    with open(path, "rb") as fh:
+    own = fd is None
+    handle = os.open(path, os.O_RDONLY) if fd is None else fd
+    try:
+        total = os.fstat(handle).st_size
+        cuts = [0]
         pos = size
         while pos < total:
-            cut = _next_head(fh, pos, fmt)
+            cut = _next_head(handle, pos, fmt)
             if cut is None or cut >= total:
                 break
             if cut > cuts[-1]:
                 cuts.append(cut)
             pos = cut + size
-    cuts.append(total)
+        cuts.append(total)
+    finally:
+        if own:
+            os.close(handle)
     return list(zip(cuts, cuts[1:]))
 
 
-def _next_head(fh: IO[bytes], pos: int, fmt: Format) -> int | None:
+def _next_head(fd: int, pos: int, fmt: Format) -> int | None:
     """Offset of the first line at or after `pos` that starts an entry (not a continuation)."""
-    fh.seek(pos)
-    window = fh.read(1 << 20)
+    window = os.pread(fd, 1 << 20, pos)
     start = window.find(b"\n") + 1
     # A wrapped line is judged with the line above it: the first whole line of the window has
     # none here, so it is never taken as a head.
@@ -95,42 +103,115 @@ def _next_head(fh: IO[bytes], pos: int, fmt: Format) -> int | None:
 
 def match(engine: Engine, opened: inputs.Opened, path: str, opts: inputs.ReadOptions, diag: Diagnostics,
           jobs: int) -> Iterator[Event]:
-    """Engine events for a whole file, matched in `jobs` forked workers, in file order."""
+    """Engine events for a whole file, matched in `jobs` forked workers, in file order.
+
+    The workers read the file through an fd the parent opened, so a file renamed or deleted
+    mid-scan (log rotation) is still the one read; one gone before that is read on one core
+    from the stream `opened` already holds.
+    """
     global _engine
-    _engine = engine
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        yield from engine.match(opened)
+        return
+    try:
+        _engine = engine
+        parts = [(path, opened.format.name, opts, start, end, fd)
+                 for start, end in ranges(path, opened.format, fd=fd)]
+        ctx = multiprocessing.get_context("fork")
+        # A signal handled while the main thread forks would run inside fork's at-fork hooks
+        # ("Exception ignored in _releaseLock" and a traceback): it waits until the pool exists.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            pool = ctx.Pool(jobs, initializer=_init_worker, initargs=(os.getpid(),))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        with pool:
+            yield from _collect(pool.imap(_work, parts), engine, opened, diag, parts)
+    finally:
+        os.close(fd)
+
+
+def _collect(results: Iterator[_Result], engine: Engine, opened: inputs.Opened, diag: Diagnostics,
+             parts: list[tuple[str, str, inputs.ReadOptions, int, int, int]]) -> Iterator[Event]:
     probes = engine.probes
-    parts = [(path, opened.format.name, opts, start, end) for start, end in ranges(path, opened.format)]
-    ctx = multiprocessing.get_context("fork")
     line_offset = 0
-    with ctx.Pool(jobs) as pool:
-        for result in pool.imap(_work, parts):
-            for event in result.events:
-                if event[0] == "t":
-                    yield Tick(event[1])
-                    continue
-                _, record, hits = event
-                o = record.origin
-                record.origin = Origin(opened.name, o.line + line_offset, o.span)
-                yield tuple(Hit(probes[index], record, captures, context) for index, captures, context in hits)
-            line_offset += result.lines
-            opened.lines_read += result.lines
-            opened.has_content = opened.has_content or result.lines > 0
-            opened.bytes_read += result.bytes
-            diag.truncated_lines += result.truncated
-            diag.warnings.extend(result.warnings)
+    armed: dict[str, set[str | None]] = {}  # as one engine would hold it at this point of the file
+    for k, result in enumerate(results):
+        if armed and any(armed.values()):
+            # Failures of the ranges before may recover early in this one, where its worker had no
+            # reason to look: the parent looks, from the range's start, only for those.
+            path, fmt_name, opts, start, end, fd = parts[k]
+            fixup = inputs.open_range(path, fmt_name, start, end, opts, Diagnostics(), fd)
+            for hits in engine.recoveries(fixup, armed):
+                for h in hits:
+                    o = h.record.origin
+                    h.record.origin = Origin(opened.name, o.line + line_offset, o.span)
+                _track_armed(armed, hits)
+                yield hits
+        for event in result.events:
+            if event[0] == "t":
+                yield Tick(event[1])
+                continue
+            _, record, hits = event
+            o = record.origin
+            record.origin = Origin(opened.name, o.line + line_offset, o.span)
+            found = tuple(Hit(probes[index], record, captures, context) for index, captures, context in hits)
+            _track_armed(armed, found)
+            yield found
+        line_offset += result.lines
+        opened.lines_read += result.lines
+        opened.has_content = opened.has_content or result.lines > 0
+        opened.bytes_read += result.bytes
+        diag.truncated_lines += result.truncated
+        diag.warnings.extend(result.warnings)
+        for message, partial in result.errors:
+            diag.input_error(InputError(message, Location(opened.name), partial))
 
 
-def _work(part: tuple[str, str, inputs.ReadOptions, int, int]) -> _Result:
-    path, fmt_name, opts, start, end = part
+def _track_armed(armed: dict[str, set[str | None]], hits: tuple[Hit, ...]) -> None:
+    """Engine.evaluate's bookkeeping, replayed in the parent: a failure arms its rule's recovery
+    on its host, the first recovery there disarms it."""
+    for h in hits:
+        if h.probe.role == MAIN and h.rule.recovered_by is not None:
+            armed.setdefault(h.rule.id, set()).add(h.record.host)
+        elif h.probe.role == RECOVER:
+            armed.get(h.rule.id, set()).discard(h.record.host)
+
+
+_PR_SET_PDEATHSIG = 1
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _init_worker(parent: int) -> None:
+    """A worker dies with its parent, and quietly: SIGTERM (sent by the kernel when the parent dies,
+    even by SIGKILL, or by Pool.terminate) ends it without a traceback; Ctrl-C is the parent's to handle."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked by the parent while it forked
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the parent's Pool still ends us
+            pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _work(part: tuple[str, str, inputs.ReadOptions, int, int, int]) -> _Result:
+    path, fmt_name, opts, start, end, fd = part
     engine = _engine
     assert engine is not None, "workers are forked from a parent that set the engine"
     index = {id(p): i for i, p in enumerate(engine.probes)}
     diag = Diagnostics()
-    opened = inputs.open_range(path, fmt_name, start, end, opts, diag)
+    opened = inputs.open_range(path, fmt_name, start, end, opts, diag, fd)
     events: list[tuple[Any, ...]] = []
     for ev in engine.match(opened):
         if isinstance(ev, Tick):
             events.append(("t", ev.ts))
         else:  # one record, sent once, with each hit's probe by index (closures do not pickle)
             events.append(("h", ev[0].record, [(index[id(h.probe)], h.captures, h.context) for h in ev]))
-    return _Result(events, opened.lines_read, opened.bytes_read, diag.truncated_lines, diag.warnings)
+    errors = [(e.message, e.partial) for e in diag.input_errors]
+    return _Result(events, opened.lines_read, opened.bytes_read, diag.truncated_lines, diag.warnings, errors)

@@ -61,10 +61,18 @@ def _may_hold_long_line(block: bytes, max_line: int) -> bool:
 
 
 def looks_binary(block: bytes) -> bool:
-    """Whether a file's first block is binary data (an executable, an image) rather than a text log."""
-    sample = block[:8192]
+    """Whether a file's first block (NUL bytes already removed) is binary data rather than a text log.
+
+    Judged by the share of text over a 64 KiB sample: NUL holes (a crash in the middle of a
+    syslog write) and UTF-16 without a BOM are text once their NULs are gone; an executable, an
+    image or compressed data keep many control bytes and invalid UTF-8.
+    """
+    sample = block[:1 << 16]
     if not sample:
         return False
-    # Text logs may hold a stray NUL or two; executables and compressed/random data are full of them.
     control = len(sample) - len(sample.translate(None, _BINARY_BYTES))
-    return control * 20 > len(sample)
+    if control * 20 > len(sample):
+        return True
+    # Latin-1 text decodes with some U+FFFD and is still read; random bytes are mostly invalid.
+    invalid = sample.decode("utf-8", "replace").count("\ufffd")
+    return (control + invalid) * 4 > len(sample)

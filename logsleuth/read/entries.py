@@ -36,9 +36,27 @@ def entry_starts(chunk: bytes, cleaned: bytes, candidates: list[Candidate],
             pos = start
             starts.append(offsets[number])
     entries: dict[int, set[int]] = {}
-    for start, (_s, _e, ids) in zip(starts, candidates):
-        entries.setdefault(entry_head(chunk, start, fmt), set()).update(ids)
+    order = sorted(range(len(starts)), key=starts.__getitem__)
+    heads = entry_heads(chunk, [starts[i] for i in order], fmt)
+    for i, head in zip(order, heads):
+        entries.setdefault(head, set()).update(candidates[i][2])
     return entries
+
+
+def entry_heads(chunk: bytes, starts: list[int], fmt: Format) -> list[int]:
+    """`entry_head` of each of the ascending line offsets `starts`, in time linear in the chunk:
+    a walk back stops at the previous start, whose head is known (40,000 candidate lines in one
+    journal entry would otherwise each walk back to its head: 290 s for 2.2 MB)."""
+    heads: list[int] = []
+    prev_start = prev_head = -1
+    for start in starts:
+        pos = start
+        while pos > prev_start and pos > 0 and continues(chunk, pos, fmt):
+            pos = chunk.rfind(b"\n", 0, pos - 1) + 1
+        head = prev_head if pos == prev_start else pos
+        heads.append(head)
+        prev_start, prev_head = start, head
+    return heads
 
 
 def continues(chunk: bytes, start: int, fmt: Format) -> bool:
@@ -61,6 +79,7 @@ def continues(chunk: bytes, start: int, fmt: Format) -> bool:
 
 
 def entry_head(chunk: bytes, start: int, fmt: Format) -> int:
+    """Offset of the head line of the entry holding the line at `start`."""
     while start > 0 and continues(chunk, start, fmt):
         start = chunk.rfind(b"\n", 0, start - 1) + 1
     return start

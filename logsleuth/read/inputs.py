@@ -3,32 +3,34 @@
 Paths become Inputs (stdin, files, directory walks, tar members, native journal files, rotated
 sets oldest first); an opened Input knows its format (detected from its first block or forced),
 its parse context and a lazy stream of blocks. Compressed inputs are inflated on the way
-(logsleuth.decompress), blocks are aligned and long lines cut (logsleuth.blocks), and .journal
-files are read by logsleuth.sources.journal_file. Nothing here raises for bad input: problems go
-to Diagnostics.
+(read.decompress), UTF-16 and BOMs decoded and NUL bytes dropped (read.streams), blocks are
+aligned and long lines cut (read.blocks), archives listed by read.archives and .journal files
+read by read.formats.journal_file. Only regular files are read from directories; a pipe is read only
+when named (`<(cmd)`, a FIFO) and never sniffed twice. Nothing here raises for bad input:
+problems go to Diagnostics.
 """
 from __future__ import annotations
 
 import fnmatch
-import lzma
 import os
 import re
+import stat
 import sys
 import tarfile
-import zlib
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, field
 from datetime import timezone, tzinfo
 from itertools import chain
 from typing import IO, Callable, Iterable, Iterator, Sequence
 
-from logsleuth.read import formats
+from logsleuth.read import archives, config_toml, formats, streams
 from logsleuth.read.blocks import aligned, looks_binary
-from logsleuth.read.decompress import compression, decompressed, inflate
-from logsleuth.errors import Diagnostics, InputError, Location
+from logsleuth.read.decompress import Budget, decompressed
+from logsleuth.read.files import kind_of, open_regular
+from logsleuth.errors import Diagnostics, InputError, LogsleuthError, Location
 from logsleuth.model import Record
-from logsleuth.read.formats import Format, ParseContext, journal_file
+from logsleuth.read.formats import Format, ParseContext, clock, journal_file
 from logsleuth.read.formats.lines import is_marker
+from logsleuth.read.text import printable
 
 STDIN = "<stdin>"
 _SAMPLE_LINES = 40
@@ -47,16 +49,19 @@ class ReadOptions:
     exclude: tuple[str, ...] = ()
     block_size: int = 1 << 20
     max_line: int = 1 << 20
+    encoding: str | None = None  # --encoding: read every input as this text encoding
+    budget: Budget = field(default_factory=Budget)  # how far a compressed input may inflate
 
 
 @dataclass
 class Input:
     """One thing to read: stdin, a file, a tar member (`archive.tgz!var/log/syslog`) or a .journal file."""
 
-    name: str
+    name: str  # as printed: control characters escaped (text.printable)
     path: str | None = None
-    kind: str = "file"  # "stdin" | "file" | "member" | "journal"
+    kind: str = "file"  # "stdin" | "file" | "pipe" | "member" | "journal"
     opener: Callable[[], IO[bytes] | None] | None = None
+    named: bool = False  # named by the user (not found in a directory or an archive)
 
 
 @dataclass
@@ -72,31 +77,59 @@ class Opened:
     bytes_read: int = 0
     lines_read: int = 0
     has_content: bool = False  # a line that is neither blank nor a journalctl marker was read
+    diag: Diagnostics | None = None  # where `records` reports entries it had to split
 
 
 # --- expand ------------------------------------------------------------------------------------
 
 def expand(paths: Sequence[str], opts: ReadOptions, diag: Diagnostics) -> Iterator[Input]:
     """The Inputs named by `paths` (`-` = stdin); directories are walked, archives opened member by
-    member, rotated sets ordered oldest first. Missing paths are reported and skipped."""
+    member, rotated sets ordered oldest first. Missing paths and special files are reported and skipped."""
     files: list[str] = []
+    named: set[str] = set()
     for path in paths:
         if path == "-":
-            yield from _file_inputs(_order_rotated(files), diag)
+            yield from _file_inputs(_order_rotated(files), named, opts, diag)
             files = []
-            yield Input(STDIN, kind="stdin")
-        elif os.path.isdir(path):
-            files.extend(_walk(path, opts))
-        elif os.path.lexists(path):
+            yield Input(STDIN, kind="stdin", named=True)
+            continue
+        where = Location(printable(path))
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            if os.path.lexists(path):  # a dangling symlink: reported as unreadable when opened
+                files.append(path)
+                named.add(path)
+            else:
+                diag.input_error(InputError("no such file or directory", where))
+            continue
+        except OSError as exc:
+            diag.input_error(InputError(f"cannot read: {exc.strerror or exc}", where))
+            continue
+        if stat.S_ISDIR(mode):
+            files.extend(_walk(path, opts, diag))
+        elif stat.S_ISREG(mode):
             files.append(path)
+            named.add(path)
+        elif stat.S_ISFIFO(mode):
+            # Named on purpose (a FIFO, `<(journalctl ...)`): read once, like stdin.
+            yield from _file_inputs(_order_rotated(files), named, opts, diag)
+            files = []
+            yield Input(printable(path), path, "pipe", named=True)
         else:
-            diag.input_error(InputError("no such file or directory", Location(path)))
-    yield from _file_inputs(_order_rotated(files), diag)
+            diag.input_error(InputError(f"not read: {kind_of(mode)}, not a regular file "
+                                        "(to read it anyway: `logsleuth scan - < PATH`)", where))
+    yield from _file_inputs(_order_rotated(files), named, opts, diag)
 
 
-def _walk(root: str, opts: ReadOptions) -> list[str]:
+def _walk(root: str, opts: ReadOptions, diag: Diagnostics) -> list[str]:
+    def unreadable(exc: OSError) -> None:
+        # What lies below an unreadable directory is missing from the scan: partial input.
+        where = Location(printable(exc.filename or root))
+        diag.input_error(InputError(f"directory not read: {exc.strerror or exc}", where, partial=True))
+
     found = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
         dirnames.sort()
         for name in sorted(filenames):
             path = os.path.join(dirpath, name)
@@ -105,8 +138,21 @@ def _walk(root: str, opts: ReadOptions) -> list[str]:
                 continue
             if any(_glob(rel, name, g) for g in opts.exclude):
                 continue
-            found.append(path)
+            if _regular(path, diag):
+                found.append(path)
     return found
+
+
+def _regular(path: str, diag: Diagnostics) -> bool:
+    """Whether a file found in a directory is a regular file (a FIFO would block the scan forever)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return True  # dangling link, vanished: opening it reports why
+    if stat.S_ISREG(mode):
+        return True
+    diag.warn(f"skipped: {kind_of(mode)}, not a regular file", Location(printable(path)))
+    return False
 
 
 def _glob(rel: str, name: str, pattern: str) -> bool:
@@ -142,97 +188,120 @@ def _order_rotated(paths: list[str]) -> list[str]:
     return [p for members in groups.values() for p in sorted(members, key=lambda p: rotation_key(p)[1])]
 
 
-def _file_inputs(paths: list[str], diag: Diagnostics) -> Iterator[Input]:
+def _file_inputs(paths: list[str], named: set[str], opts: ReadOptions, diag: Diagnostics) -> Iterator[Input]:
     for path in paths:
+        where = Location(printable(path))
         try:
-            with open(path, "rb") as f:
+            fd, _size = open_regular(path)
+            with os.fdopen(fd, "rb") as f:
                 head = f.read(512)
+        except LogsleuthError as exc:  # swapped for a FIFO or device since it was listed
+            diag.input_error(InputError(exc.message, where))
+            continue
         except OSError as exc:
-            diag.input_error(InputError(f"cannot read: {exc.strerror or exc}", Location(path)))
+            # Gone since the directory was listed (rotated away): a warning; a named file: an error.
+            diag.input_error(InputError(f"cannot read: {exc.strerror or exc}", where, partial=path not in named))
             continue
         if head.startswith(_JOURNAL_MAGIC) or path.endswith((".journal", ".journal~")):
-            yield Input(path, path, "journal")
-        elif _is_tar(path, head):
-            yield from _tar_members(path, diag)
+            yield Input(printable(path), path, "journal", named=path in named)
+        elif archives.is_tar(path, head):
+            yield from _tar_members(path, head, opts, diag)
         else:
-            yield Input(path, path, "file")
+            yield Input(printable(path), path, "file", named=path in named)
 
 
-def _is_tar(path: str, head: bytes) -> bool:
-    if head[257:262] == b"ustar":
-        return True
-    kind = compression(head)
-    if kind is None:
-        return False
-    with open(path, "rb") as f:
-        first = b"".join(_limited(inflate(_chunks(f, 1 << 16), kind, path, None), 512))
-    return first[257:262] == b"ustar"
-
-
-def _limited(blocks: Iterator[bytes], size: int) -> Iterator[bytes]:
-    got = 0
-    for block in blocks:
-        yield block
-        got += len(block)
-        if got >= size:
-            return
-
-
-def _tar_members(path: str, diag: Diagnostics) -> Iterator[Input]:
-    try:
-        archive = tarfile.open(path, "r:*")
-        members = [m for m in archive.getmembers() if m.isfile()]
-    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
-        diag.input_error(InputError(f"cannot read archive: {exc}", Location(path), partial=True))
-        return
-    by_name = {m.name: m for m in members}
-    for name in _order_rotated(list(by_name)):
-        member = by_name[name]
-        yield Input(f"{path}!{name}", path, "member", opener=partial(archive.extractfile, member))
+def _tar_members(path: str, head: bytes, opts: ReadOptions, diag: Diagnostics) -> Iterator[Input]:
+    found = {m.name: m for m in archives.members(path, head, diag, opts.budget)}
+    for name in _order_rotated(list(found)):
+        member = found[name]
+        yield Input(f"{printable(path)}!{name}", path, "member", opener=member.open)
 
 
 # --- open --------------------------------------------------------------------------------------
 
 def open_input(inp: Input, opts: ReadOptions, diag: Diagnostics) -> Opened | None:
-    """Open one input: decompress, detect (or force) its format, skip binary files; None when it cannot be read."""
+    """Open one input: decompress, decode, detect (or force) its format, skip binary files; None when it cannot be read."""
     if inp.kind == "journal":
         return _open_journal(inp, opts, diag)
     stream = _raw_stream(inp, diag)
     if stream is None:
         return None
-    raw = decompressed(_chunks(stream, opts.block_size), inp.name, diag)
-    blocks = aligned(raw, opts.max_line, diag)
+    raw = decompressed(streams.chunks(stream, opts.block_size, inp.name, diag), inp.name, diag, opts.budget)
+    blocks = aligned(streams.decoded(raw, opts.encoding), opts.max_line, diag)
     first = next(blocks, b"")
-    sample = split_lines(first[: 1 << 16])[:_SAMPLE_LINES]
-    if opts.input_format:
-        fmt, reason = formats.get(opts.input_format), "forced with --input-format"
-    else:
-        fmt, reason = formats.detect(sample)
-    if fmt.name != "export" and looks_binary(first):
-        diag.warn("binary file skipped", Location(inp.name))
-        return None
+    forced = formats.get(opts.input_format) if opts.input_format else None
+    fmt, reason = (forced, "forced with --input-format") if forced else formats.detect(_sample(first))
+    if fmt.name != "export":  # export's binary fields may hold NULs; elsewhere they are holes
+        nuls = first.count(b"\x00")
+        if nuls:
+            first = first.replace(b"\x00", b"")
+            if forced is None:
+                fmt, reason = formats.detect(_sample(first))
+        if looks_binary(first) or (nuls and not first.strip()):
+            _skip_binary(inp, opts, diag)
+            return None
+        blocks = streams.without_nuls(blocks, nuls, inp.name, diag)
+    if forced is None and fmt.name == "plain" and config_toml.named(inp.name):
+        # A config.toml whose first lines do not say so (a syntax error near the top): checked, not read as text.
+        fmt, reason = formats.get(config_toml.NAME), "named config.toml"
     ctx = ParseContext(path=inp.name, year=opts.year, tz=opts.tz, max_line=opts.max_line)
-    opened = Opened(inp.name, fmt, reason, ctx, iter(()))
+    clock.hint_year(ctx, fmt.name, _sample(first), inp.path if inp.kind == "file" else None)  # formats without years
+    opened = Opened(inp.name, fmt, reason, ctx, iter(()), diag=diag)
     opened.blocks = _counted(opened, chain([first], blocks) if first else blocks)
     return opened
 
 
-def open_range(path: str, fmt_name: str, start: int, end: int, opts: ReadOptions, diag: Diagnostics) -> Opened:
-    """Bytes start..end of a plain file as an input of a known format (a parallel worker's share)."""
-    def chunks() -> Iterator[bytes]:
-        with open(path, "rb", buffering=0) as fh:
-            fh.seek(start)
-            left = end - start
-            while left > 0:
-                chunk = fh.read(min(opts.block_size, left))
-                if not chunk:
-                    return
-                left -= len(chunk)
-                yield chunk
+def _sample(first: bytes) -> list[bytes]:
+    return split_lines(first[: 1 << 16])[:_SAMPLE_LINES]
 
-    ctx = ParseContext(path=path, year=opts.year, tz=opts.tz, max_line=opts.max_line)
-    opened = Opened(path, formats.get(fmt_name), "range of a parallel scan", ctx, iter(()))
-    opened.blocks = _counted(opened, aligned(chunks(), opts.max_line, diag))
+
+def _skip_binary(inp: Input, opts: ReadOptions, diag: Diagnostics) -> None:
+    how = f"not text in {opts.encoding}" if opts.encoding else \
+        "not text in UTF-8 or UTF-16; for another encoding use --encoding NAME, e.g. --encoding latin-1"
+    if inp.named:  # the user asked for this file: not reading it is an error, not a remark
+        diag.input_error(InputError(f"binary file not read ({how})", Location(inp.name)))
+    else:
+        diag.warn(f"binary file skipped ({how})", Location(inp.name))
+
+
+
+
+
+
+def open_range(path: str, fmt_name: str, start: int, end: int, opts: ReadOptions, diag: Diagnostics,
+               fd: int | None = None) -> Opened:
+    """Bytes start..end of a plain file as an input of a known format (a parallel worker's share).
+
+    With `fd` (inherited from the parent) the very file the parent sized is read, even if it was
+    renamed or deleted since; bytes missing at the end (the file was truncated) are a partial input.
+    """
+    name = printable(path)
+
+    def chunks() -> Iterator[bytes]:
+        pos = start
+        own = fd is None
+        try:
+            handle = os.open(path, os.O_RDONLY) if fd is None else fd
+        except OSError as exc:
+            diag.input_error(InputError(f"cannot read: {exc.strerror or exc}", Location(name), partial=True))
+            return
+        try:
+            while pos < end:
+                chunk = os.pread(handle, min(opts.block_size, end - pos), pos)
+                if not chunk:
+                    diag.input_error(InputError(f"file shrank while it was read (rotated?): bytes {pos}-{end} "
+                                                "missing", Location(name), partial=True))
+                    return
+                pos += len(chunk)
+                yield chunk
+        finally:
+            if own:
+                os.close(handle)
+
+    ctx = ParseContext(path=name, year=opts.year, tz=opts.tz, max_line=opts.max_line)
+    clock.hint_year(ctx, fmt_name, [], path)  # the same year as the whole file's (clock.py)
+    opened = Opened(name, formats.get(fmt_name), "range of a parallel scan", ctx, iter(()))
+    opened.blocks = _counted(opened, streams.without_nuls(aligned(chunks(), opts.max_line, diag), 0, name, diag))
     return opened
 
 
@@ -242,36 +311,28 @@ def _raw_stream(inp: Input, diag: Diagnostics) -> IO[bytes] | int | None:
     try:
         if inp.kind == "member" and inp.opener is not None:
             return inp.opener()
-        return open(inp.path or inp.name, "rb", buffering=0)
+        if inp.kind == "pipe":
+            return open(inp.path or inp.name, "rb", buffering=0)
+        fd, _size = open_regular(inp.path or inp.name)
+        return os.fdopen(fd, "rb", buffering=0)
+    except LogsleuthError as exc:
+        diag.input_error(InputError(exc.message, Location(inp.name)))
+        return None
     except (OSError, tarfile.TarError) as exc:
         msg = getattr(exc, "strerror", None) or str(exc)
-        diag.input_error(InputError(f"cannot read: {msg}", Location(inp.name)))
+        diag.input_error(InputError(f"cannot read: {msg}", Location(inp.name), partial=not inp.named))
         return None
 
 
-def _chunks(stream: IO[bytes] | int, size: int) -> Iterator[bytes]:
-    """Raw chunks as soon as they arrive: os.read on a pipe returns what is there, never waits to fill."""
-    read: Callable[[], bytes]
-    if isinstance(stream, int):
-        read = partial(os.read, stream, size)
-    else:
-        read = partial(stream.read, size)
-    try:
-        while True:
-            chunk = read()
-            if not chunk:
-                return
-            yield chunk
-    finally:
-        if not isinstance(stream, int):
-            stream.close()
+
+
 
 
 def _counted(opened: Opened, blocks: Iterator[bytes]) -> Iterator[bytes]:
     for block in blocks:
         opened.bytes_read += len(block)
         opened.lines_read += block.count(b"\n")
-        if not opened.has_content:
+        if not opened.has_content and block.strip():
             # `journalctl` without permission prints only `-- No entries --`: read, yet nothing to check.
             opened.has_content = any(line.strip() and not is_marker(line) for line in block.split(b"\n"))
         yield block
@@ -292,11 +353,40 @@ def _lines(blocks: Iterable[bytes]) -> Iterator[bytes]:
         yield from split_lines(block)
 
 
+# One multi-line entry (a journal MESSAGE with embedded newlines) is one record, held whole until
+# it ends: past these bounds the rest continues as a new entry, so memory stays flat whatever a
+# log holds (a 5-million-line entry made `parse` hold 1.2 GB).
+MAX_ENTRY_LINES = 10_000
+MAX_ENTRY_BYTES = 4 << 20
+
+
 def records(opened: Opened) -> Iterator[Record]:
     """Every record of an opened input, parsed in full (or read from the native journal)."""
     if opened.records is not None:
         return opened.records
-    return opened.format.parse(_lines(opened.blocks), opened.ctx)
+    lines = _lines(opened.blocks)
+    if opened.format.continuation is not None:
+        lines = _capped_entries(lines, opened.format.continuation, opened)
+    return opened.format.parse(lines, opened.ctx)
+
+
+def _capped_entries(lines: Iterator[bytes], continues: Callable[[bytes], bool], opened: Opened) -> Iterator[bytes]:
+    count = size = split = 0
+    try:
+        for line in lines:
+            if not continues(line):
+                count, size = 0, len(line)
+            else:
+                count, size = count + 1, size + len(line)
+                if count > MAX_ENTRY_LINES or size > MAX_ENTRY_BYTES:
+                    line, split = line.lstrip(), split + 1  # unindented: the head of a new entry
+                    count, size = 0, len(line)
+            yield line
+    finally:
+        if split and opened.diag is not None:
+            opened.diag.warn(f"{split} multi-line entr{'y' if split == 1 else 'ies'} longer than {MAX_ENTRY_LINES} "
+                             f"lines or {MAX_ENTRY_BYTES >> 20} MiB split: the rest of each read as a new entry",
+                             Location(opened.name))
 
 
 # --- native journal files ------------------------------------------------------------------------
