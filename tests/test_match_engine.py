@@ -252,3 +252,21 @@ def test_a_recovery_just_past_a_range_boundary_is_seen_with_workers(tmp_path, mo
     status = lambda rep: [(i.root.rule_id, i.status, i.recovered_at) for i in rep.incidents]  # noqa: E731
     assert status(single) and all(s == "recovered" for _, s, _ in status(single))
     assert status(split) == status(single)
+
+
+def test_context_lines_cross_a_block_boundary(tmp_path):
+    """Context asked for by a hit at the end of a 1 MiB block comes from the next block."""
+    import json, shutil, subprocess, sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "rules").mkdir()
+    shutil.copy(root / "rules" / "system" / "hung-task.yaml", tmp_path / "rules")  # context: {lines: 20}
+    filler = b"Mar 10 11:59:59 ci1 kernel: eth0: link up, 1000 Mbps, full duplex\n"
+    hit = b"Mar 10 12:00:00 ci1 kernel: INFO: task dockerd:700 blocked for more than 120 seconds.\n"
+    after = b"".join(b"Mar 10 12:00:01 ci1 kernel: context line %d\n" % i for i in range(40))
+    path = tmp_path / "kern.log"
+    path.write_bytes(filler * ((1 << 20) // len(filler) - 2) + hit + after + filler * 10)  # the hit ends block 1
+    proc = subprocess.run([sys.executable, "-m", "logsleuth", "scan", "--no-builtin", "--rules", str(tmp_path / "rules"),
+                           "--format", "json", "--fail-on", "none", str(path)], capture_output=True, timeout=60)
+    context = json.loads(proc.stdout)["findings"][0]["evidence"][0]["context"]
+    assert context == [f"Mar 10 12:00:01 ci1 kernel: context line {i}" for i in range(20)]  # before: []

@@ -317,6 +317,10 @@ class Engine:
         fmt, first = opened.format, opened.ctx.line
         carry, carry_lines = b"", 0
         blocks = iter(opened.blocks)
+        # Hits whose context lines run past their chunk wait for the next one, and so do the
+        # events behind them, to keep input order.
+        wanting: list[Hit] = []
+        held: list[Event] = []
         while True:
             # The reader counts the lines it hands on; reading the count before each block gives
             # the block's first line number without counting newlines a second time.
@@ -327,6 +331,13 @@ class Engine:
             if block is None:
                 break
             chunk = carry + block if carry else block
+            if wanting:
+                need = max(self._context_lines(h) - len(h.context) for h in wanting)
+                for line in entries.lines_after(chunk, -1, need):
+                    self._feed_context(wanting, line.decode("utf-8", "replace"))
+                if not wanting:
+                    yield from held
+                    held = []
             multi_line = fmt.continuation is not None or fmt.wrapped is not None
             cut = entries.last_entry_start(chunk, fmt) if multi_line and not self.live else len(chunk)
             if cut == 0 and len(chunk) > _MAX_CARRY:
@@ -335,10 +346,25 @@ class Engine:
             held_lines = carry.count(b"\n")
             if chunk:
                 newlines = carry_lines + opened.lines_read - before - held_lines
-                yield from self._match_chunk(chunk, first + before - carry_lines, opened, newlines)
+                for ev in self._match_chunk(chunk, first + before - carry_lines, opened, newlines):
+                    if not isinstance(ev, Tick):
+                        wanting += [h for h in ev if len(h.context) < self._context_lines(h)]
+                    if wanting or held:
+                        held.append(ev)
+                    else:
+                        yield ev
+                # Lines already in `carry` are fed when it heads the next chunk.
             carry_lines = held_lines
         if carry:
+            # The end of the input: what is still wanted will never come.
+            if wanting:
+                need = max(self._context_lines(h) - len(h.context) for h in wanting)
+                for line in entries.lines_after(carry, -1, need):
+                    self._feed_context(wanting, line.decode("utf-8", "replace"))
+            yield from held
+            held = []
             yield from self._match_chunk(carry, first + opened.lines_read - carry_lines, opened)
+        yield from held
 
     def _match_messages(self, opened: Opened) -> Iterator[Event]:
         """The message path (JSON lines): read each line's message cheaply, parse only candidates."""
