@@ -122,3 +122,56 @@ def test_the_bundled_rules_accept_placeholders():
 def test_placeholder_list_is_the_documented_one():
     assert PLACEHOLDERS == ("x.x.x.x", "XXX", "<host>", "***", "[MASKED]")
     assert lint([]) == []
+
+
+# --- regex risk ---------------------------------------------------------------------------------
+
+import re  # noqa: E402
+
+import pytest  # noqa: E402
+
+from logsleuth.authoring.lint import regex_risks  # noqa: E402
+
+
+@pytest.mark.parametrize("pattern, why", [
+    (r"(\w+\s?)*$", "nested quantifier"),  # polynomial/exponential: the issue's 93 s on 400 characters
+    (r"(a+)+b", "nested quantifier"),
+    (r"(?:[ab]c|bd)*e", "alternatives that can match the same text under a repeat"),
+    (r"(?:(?P<process>\S+) )?invoked oom-killer", "not linear in line length"),  # the old bundled rule
+    (r"Gitlab\w*Error: ", "not linear in line length"),
+    (r"(?P<registry>[\w.-]+\.dkr\.ecr\.[\w.-]+)\S*: no basic auth", "not linear in line length"),
+])
+def test_lint_rejects_catastrophic_and_quadratic_shapes(pattern, why):
+    risks = regex_risks(re.compile(pattern, re.ASCII))
+    assert any(why in r for r in risks), risks
+
+
+@pytest.mark.parametrize("pattern", [
+    r"(?:(?<!\S)(?P<process>\S+) )?invoked oom-killer: gfp_mask=(?P<gfp_mask>0x[0-9a-f]+)",  # the rewrite
+    r"\blookup (?P<host>[^\s:]+) on (?P<resolver>\S+): no such host",
+    r"(?:connect|read|write) ETIMEDOUT\b",
+    r"(?:ab|cd)+",  # alternatives under a repeat that cannot start alike
+])
+def test_lint_accepts_linear_patterns(pattern):
+    assert regex_risks(re.compile(pattern, re.ASCII)) == []
+
+
+def test_rules_lint_strict_fails_on_a_catastrophic_user_rule(tmp_path):
+    (tmp_path / "slow.yaml").write_text(textwrap.dedent("""\
+        id: slow
+        title: t
+        severity: major
+        category: test
+        match: 'message ~ /job (\\w+\\s?)*$/'
+        diagnosis: d
+        fix: f
+        why: w
+        examples:
+          match: ['job done']
+          no-match: ['nothing']
+        """))
+    out = subprocess.run([sys.executable, "-m", "logsleuth", "rules", "lint", str(tmp_path), "--strict"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "slow.yaml:1:1: slow: nested quantifier in /job (\\w+\\s?)*$/" in out.stdout
+    assert "Traceback" not in out.stderr

@@ -5,7 +5,7 @@ import subprocess
 
 from conftest import make_rules, short_iso
 
-from logsleuth.findings.correlate import Correlator
+from logsleuth.findings.correlate import OVERFLOW, Correlator
 from logsleuth.match.engine import Engine
 from logsleuth.authoring.examples import findings_for
 
@@ -131,13 +131,28 @@ def test_absence_is_undecided_when_the_log_ends_inside_the_window(tmp_path):
     assert corr.undecided == 1
 
 
-def test_state_is_bounded_and_drops_are_counted(tmp_path):
+def test_state_is_bounded_and_a_full_rule_folds_instead_of_dropping(tmp_path):
     rules = make_rules(tmp_path, THRESHOLD.replace("count: 3", "count: 1000"))
     lines = [fail_line(f"12:00:{s % 60:02d}", f"host{s}") for s in range(50)]
     engine, corr = Engine(rules, "python"), Correlator(max_groups=10, max_pending=5)
     assert list(corr.run(engine.match_records(short_iso("\n".join(lines))))) == []
-    assert sum(len(g) for g in corr._groups.values()) == 10
-    assert corr.dropped == 40
+    groups = corr._groups["poll-storm"]
+    assert len(groups) == 11 and OVERFLOW in groups  # ten hosts, then one shared group
+    assert corr.folded == 40 and corr.dropped == 0
+    assert sum(len(g.buffer) for g in groups.values()) == 50  # every event still pending, none lost
+
+
+def test_folded_events_still_fire_and_a_threshold_past_max_pending_is_reachable(tmp_path):
+    rules = make_rules(tmp_path, THRESHOLD.replace("count: 3", "count: 8"))
+    lines = [fail_line(f"12:00:{s:02d}", f"host{s % 4}") for s in range(40)]
+    engine, corr = Engine(rules, "python"), Correlator(max_groups=2, max_pending=5)
+    fired = list(corr.run(engine.match_records(short_iso("\n".join(lines)))))
+    # host0 and host1 keep their groups and fire at their 8th event (with max_pending 5 they never
+    # would); host2 and host3 share the overflow group, which reaches 8 after 4 events of each. A
+    # threshold that fires reports its buffered events and every later one: all 40.
+    assert len(fired) == 40
+    assert sum(1 for m in fired if m.hit.record.host in ("host0", "host1")) == 20
+    assert corr.folded == 20 and corr.dropped == 0
 
 
 def test_sequence_across_two_input_files_in_time_order(tmp_path, logsleuth_cmd):

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import re
 import re._constants as C
+import signal
+import threading
+import time
 import re._parser as P
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
@@ -26,6 +29,7 @@ from logsleuth.read.escapes import message_texts
 from logsleuth.ruleset.expr import Test
 
 _REPEATS = {C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT}
+_TODO = re.compile(r"\btodo\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,169 @@ def _nested_repeat(items: Any, inside: bool = False) -> bool:
     return False
 
 
+# --- regex risk: shapes that backtrack, and a measurement on hostile lines ------------------------
+# Static shapes find the known catastrophic forms; the measurement finds the quadratic ones no
+# shape list covers (a scan restarted at every position of a long run). Both are heuristics: the
+# measurement is what `rules lint` trusts, the shapes say why.
+
+PROBE_SIZES = (1 << 12, 1 << 15)
+PROBE_BUDGET = 0.25  # seconds for one search of a 32 KB line; a linear regex needs about a millisecond
+_CATEGORY_SAMPLE = {C.CATEGORY_SPACE: " ", C.CATEGORY_DIGIT: "0", C.CATEGORY_WORD: "a", C.CATEGORY_NOT_SPACE: "a",
+                    C.CATEGORY_NOT_DIGIT: "a", C.CATEGORY_NOT_WORD: "-"}
+
+
+def regex_risks(rx: re.Pattern[str]) -> list[str]:
+    """Why `rx` may take more than linear time on a long line: [] when nothing was found."""
+    out = []
+    items = list(P.parse(rx.pattern, rx.flags))
+    if _nested_repeat(items):
+        out.append(f"nested quantifier in /{rx.pattern}/ can backtrack catastrophically")
+    if _overlapping_branch(items):
+        out.append(f"alternatives that can match the same text under a repeat in /{rx.pattern}/ "
+                   "backtrack exponentially")
+    slow = _measured_slow(rx)
+    if slow is not None:
+        out.append(f"/{rx.pattern}/ is not linear in line length: {slow}; start unbounded repeats at a "
+                   r"boundary (\b, (?<!\S)) and bound them ({1,256})")
+    return out
+
+
+def _first_chars(items: Any) -> set[int] | None:
+    """Characters a sequence can start with; None for "could be anything" (a class, `.`, a category)."""
+    out: set[int] = set()
+    for op, av in items:
+        if op == C.LITERAL:
+            out.add(av)
+            return out
+        if op == C.SUBPATTERN:
+            inner = _first_chars(av[-1])
+            return None if inner is None else out | inner
+        if op == C.BRANCH:
+            for b in av[1]:
+                inner = _first_chars(b)
+                if inner is None:
+                    return None
+                out |= inner
+            return out
+        if op in _REPEATS:
+            inner = _first_chars(av[2])
+            if inner is None:
+                return None
+            out |= inner
+            if av[0] > 0:
+                return out
+            continue
+        if op in (C.AT, C.ASSERT, C.ASSERT_NOT):
+            continue
+        return None
+    return out
+
+
+def _overlapping_branch(items: Any, under_repeat: bool = False) -> bool:
+    """`(a|ab)*`: under an unbounded repeat, two alternatives that can start alike."""
+    for op, av in items:
+        if op in _REPEATS:
+            if _overlapping_branch(av[2], under_repeat or av[1] == C.MAXREPEAT):
+                return True
+        elif op == C.SUBPATTERN:
+            if _overlapping_branch(av[-1], under_repeat):
+                return True
+        elif op == C.BRANCH:
+            if under_repeat:
+                firsts = [_first_chars(b) for b in av[1]]
+                for i, a in enumerate(firsts):
+                    for b in firsts[i + 1:]:
+                        if a is None or b is None or a & b:
+                            return True
+            if any(_overlapping_branch(b, under_repeat) for b in av[1]):
+                return True
+    return False
+
+
+def adversarial_lines(rx: re.Pattern[str], size: int) -> list[str]:
+    """Lines of `size` characters built from `rx`'s own pieces: each literal run, all of them joined,
+    and one sample character of every class, each repeated to fill the line."""
+    runs: list[str] = []
+    chars: set[str] = set()
+    run: list[str] = []
+
+    def walk(items: Any) -> None:
+        for op, av in items:
+            if op == C.LITERAL:
+                run.append(chr(av))
+                continue
+            if run:
+                runs.append("".join(run))
+                run.clear()
+            if op in _REPEATS:
+                walk(av[2])
+            elif op == C.SUBPATTERN:
+                walk(av[-1])
+            elif op == C.BRANCH:
+                for b in av[1]:
+                    walk(b)
+            elif op in (C.ASSERT, C.ASSERT_NOT):
+                walk(av[1])
+            elif op == C.IN:
+                for o, a in av:
+                    if o == C.LITERAL:
+                        chars.add(chr(a))
+                    elif o == C.RANGE:
+                        chars.add(chr(a[0]))
+                    elif o == C.CATEGORY:
+                        chars.add(_CATEGORY_SAMPLE.get(a, "a"))
+            elif op == C.ANY:
+                chars.add("a")
+            elif op == C.NOT_LITERAL:
+                chars.add("a" if av != ord("a") else "b")
+        if run:
+            runs.append("".join(run))
+            run.clear()
+
+    walk(list(P.parse(rx.pattern, rx.flags)))
+    units = dict.fromkeys([*runs, "".join(runs), " ".join(runs), *sorted(chars), "".join(sorted(chars))])
+    lines = [(u * (size // len(u) + 1))[:size] for u in units if u and u != "\n"]
+    # The same with a last character few classes accept: `(\w+\s?)*$` fails only at the end, after
+    # trying every way to split what came before.
+    for u in (" ".join(runs), "".join(sorted(chars))):
+        if u:
+            lines.append((u * (size // len(u) + 1))[:size - 2] + "!\x01")
+    return lines
+
+
+class _Budget(Exception):
+    pass
+
+
+def _measured_slow(rx: re.Pattern[str]) -> str | None:
+    """What made `rx` slow on an adversarial line, or None. Measured only in the main thread (it uses
+    SIGALRM, which re honours while it backtracks, to stop a runaway search)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        return None
+
+    def expire(signum: int, frame: Any) -> None:
+        raise _Budget
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    try:
+        for size in PROBE_SIZES:
+            for line in adversarial_lines(rx, size):
+                start = time.perf_counter()
+                try:
+                    signal.setitimer(signal.ITIMER_REAL, PROBE_BUDGET)
+                    rx.search(line)
+                except _Budget:
+                    return f"one search of a {size // 1024} KB line of {line[:12]!r}... ran past {PROBE_BUDGET} s"
+                finally:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                spent = time.perf_counter() - start
+                if size == PROBE_SIZES[-1] and spent > PROBE_BUDGET / 2:
+                    return f"one search of a {size // 1024} KB line of {line[:12]!r}... took {spent:.2f} s"
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    return None
+
+
 def regexes_of(rule: Rule) -> list[re.Pattern[str]]:
     """Every regex a rule uses, its windows' included."""
     exprs = [rule.expr]
@@ -86,8 +253,8 @@ def lint(rules: Sequence[Rule], others: Sequence[Rule] = ()) -> list[Warning_]:
         if r.expr.literals is None:
             warn("no literal of 3+ characters in `message`: this rule runs on every event and slows every scan")
         for rx in regexes_of(r):
-            if _nested_repeat(list(P.parse(rx.pattern, rx.flags))):
-                warn(f"nested quantifier in /{rx.pattern}/ can backtrack catastrophically")
+            for problem in regex_risks(rx):
+                warn(problem)
         if len(r.examples_match) < 1:
             warn("no `match` example proves this rule fires")
         if len(r.examples_no_match) < 1:
@@ -95,7 +262,12 @@ def lint(rules: Sequence[Rule], others: Sequence[Rule] = ()) -> list[Warning_]:
         for field in ("diagnosis", "fix", "why"):
             if not getattr(r.info, field).strip():
                 warn(f"empty `{field}`")
+        for field, text in (("title", r.info.title), ("category", r.info.category), ("message", r.message),
+                            ("diagnosis", r.info.diagnosis), ("fix", r.info.fix), ("why", r.info.why)):
+            if _TODO.search(text):  # a `rules suggest` draft not yet filled in
+                warn(f"`{field}` is still a `todo` placeholder")
         out += placeholder_warnings(r)
+        out += [Warning_(r.location, r.id, msg) for msg in field_warnings(r)]
     out += _overlaps(list(rules) + [o for o in others if o not in rules])
     return out
 
@@ -182,6 +354,30 @@ def _accepts(rx: re.Pattern[str], text: str, start: int, end: int, placeholder: 
             return True
         m = rx.search(t, m.start() + 1)
     return False
+
+
+def field_warnings(rule: Rule) -> list[str]:
+    """Fields a rule tests that only some formats carry: journal fields exist in journal inputs only."""
+    from logsleuth.read.formats.journal_fields import JOURNAL_FORMATS, is_journal_field
+
+    corr = rule.correlation
+    exprs = [rule.expr, *(w.expr for w in ((corr.followed_by, corr.not_followed_by) if corr else ()) if w)]
+    names = sorted({t.field for e in exprs for t in _tests(e.tree) if is_journal_field(t.field)})
+    if not names:
+        return []
+    return [f"{'field' if len(names) == 1 else 'fields'} {', '.join(names)}: carried by journal inputs only "
+            f"({', '.join(JOURNAL_FORMATS)}); on text logs (journalctl's short modes, syslog files, the runner's "
+            "own log) such a test never holds"]
+
+
+def _tests(node: Node) -> Iterator[Test]:
+    if isinstance(node, (And, Or)):
+        for n in node.items:
+            yield from _tests(n)
+    elif isinstance(node, Not):
+        yield from _tests(node.item)
+    elif isinstance(node, Test):
+        yield node
 
 
 def _message_regexes(node: Node) -> Iterator[re.Pattern[str]]:

@@ -4,6 +4,12 @@ Findings are keyed by rule and fingerprint. An `Aggregator` can be filled by sev
 partitions and merged: merging is associative and gives what one pass over everything gives,
 because every kept value is chosen by an order that does not depend on arrival (earliest
 evidence by time, path and line).
+
+Bounded: a rule whose captures explode (a million `lookup host-N...: no such host` lines, each
+its own host) would make a finding per value. Past `max_distinct` fingerprints a rule's further
+values are counted into one overflow bucket instead, and `findings()` folds all of that rule's
+matches into one finding that says how many distinct values there were and shows the 20 most
+frequent of the values tracked. Nothing is dropped: every match is counted.
 """
 from __future__ import annotations
 
@@ -24,6 +30,9 @@ _VOLATILE = re.compile(r"\d{4,}|[0-9a-f]{12,}", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
 _EPOCH = datetime.min.replace(tzinfo=timezone.utc)
 MAX_EVIDENCE_TEXT = 2000
+MAX_DISTINCT = 1000  # fingerprints per rule before its findings fold into one
+TOP_VALUES = 20
+_MAX_COUNTED = 1_000_000  # distinct values counted exactly per folded rule (8-byte hashes, ~40 MB at most)
 
 
 def normalize(value: str) -> str:
@@ -88,36 +97,78 @@ def _max_ts(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None else a if b is None else max(a, b)
 
 
-class Aggregator:
-    """Collects matches into findings, keeping at most `evidence_limit` samples each."""
+@dataclass
+class _Overflow:
+    """A rule's matches past its first `max_distinct` fingerprints, and how many distinct values they had."""
 
-    def __init__(self, evidence_limit: int = 5) -> None:
+    acc: _Acc
+    hashes: set[int] = field(default_factory=set)
+    more: bool = False  # more than _MAX_COUNTED distinct values: `hashes` stopped growing
+
+    def count_value(self, fp: str) -> None:
+        if len(self.hashes) < _MAX_COUNTED:
+            self.hashes.add(int(fp[:16], 16))
+        elif int(fp[:16], 16) not in self.hashes:
+            self.more = True
+
+
+class Aggregator:
+    """Collects matches into findings, keeping at most `evidence_limit` samples each and at most
+    `max_distinct` findings per rule (see the module docstring)."""
+
+    def __init__(self, evidence_limit: int = 5, max_distinct: int = MAX_DISTINCT) -> None:
         self.evidence_limit = evidence_limit
+        self.max_distinct = max_distinct
         self._accs: dict[tuple[str, str], _Acc] = {}
+        self._distinct: dict[str, int] = {}  # rule id -> fingerprints in _accs
+        self._overflow: dict[str, _Overflow] = {}
 
     def add(self, match: Match) -> Finding | None:
         """Count `match` in; the finding so far when this match is its first (for live output)."""
         key = finding_key(match)
         acc = self._accs.get(key)
-        times = [h.record.ts for h in match.hits if h.record.ts is not None]
-        first, last = (min(times), max(times)) if times else (None, None)
         new = acc is None
         if acc is None:
+            acc = self._slot(key, match)
+            if acc is None:
+                return None
+        self._count(acc, match)
+        return _finding(key[1], acc) if new else None
+
+    def _slot(self, key: tuple[str, str], match: Match) -> _Acc | None:
+        """A new finding's accumulator, or None when the rule is full and `match` went to its overflow."""
+        rule_id = key[0]
+        if self._distinct.get(rule_id, 0) < self.max_distinct:
+            self._distinct[rule_id] = self._distinct.get(rule_id, 0) + 1
             acc = self._accs[key] = _Acc(match)
-        elif _hit_order(match.hit) < _hit_order(acc.match.hit):
+            return acc
+        over = self._overflow.get(rule_id)
+        if over is None:
+            over = self._overflow[rule_id] = _Overflow(_Acc(match))
+        over.count_value(key[1])
+        self._count(over.acc, match)
+        return None
+
+    def _count(self, acc: _Acc, match: Match) -> None:
+        times = [h.record.ts for h in match.hits if h.record.ts is not None]
+        first, last = (min(times), max(times)) if times else (None, None)
+        if acc.count and _hit_order(match.hit) < _hit_order(acc.match.hit):
             acc.match = match
         acc.count += 1
         acc.first, acc.last = _min_ts(acc.first, first), _max_ts(acc.last, last)
         for h in match.hits:
             self._keep(acc, _hit_order(h), partial(evidence_of, h))
-        return _finding(key[1], acc) if new else None
 
     def add_evidence(self, match: Match) -> None:
         """Keep `match`'s lines as evidence of its finding without counting it (a duplicate entry)."""
-        acc = self._accs.get(finding_key(match))
+        key = finding_key(match)
+        acc = self._accs.get(key)
         if acc is None:
-            self.add(match)
-            return
+            over = self._overflow.get(key[0])
+            if over is None or self._distinct.get(key[0], 0) < self.max_distinct:
+                self.add(match)
+                return
+            acc = over.acc
         for h in match.hits:
             self._keep(acc, _hit_order(h), partial(evidence_of, h))
 
@@ -136,28 +187,72 @@ class Aggregator:
         del acc.evidence[self.evidence_limit:]
 
     def merge(self, other: Aggregator) -> Aggregator:
-        """A new aggregator holding both; merge(a, merge(b, c)) == merge(merge(a, b), c)."""
-        out = Aggregator(self.evidence_limit)
+        """A new aggregator holding both; merge(a, merge(b, c)) == merge(merge(a, b), c) as long as no rule
+        passes `max_distinct` (past it, which values are tracked one by one depends on the order)."""
+        out = Aggregator(self.evidence_limit, self.max_distinct)
         for src in (self, other):
             for key, acc in src._accs.items():
                 mine = out._accs.get(key)
                 if mine is None:
-                    out._accs[key] = _Acc(acc.match, acc.count, acc.first, acc.last, list(acc.evidence))
+                    copy = _Acc(acc.match, acc.count, acc.first, acc.last, list(acc.evidence))
+                    if out._distinct.get(key[0], 0) < out.max_distinct:
+                        out._distinct[key[0]] = out._distinct.get(key[0], 0) + 1
+                        out._accs[key] = copy
+                    else:
+                        over = out._overflow.get(key[0])
+                        if over is None:
+                            over = out._overflow[key[0]] = _Overflow(_Acc(acc.match))
+                        over.count_value(key[1])
+                        out._absorb(over.acc, copy)
                     continue
-                if _hit_order(acc.match.hit) < _hit_order(mine.match.hit):
-                    mine.match = acc.match
-                mine.count += acc.count
-                mine.first, mine.last = _min_ts(mine.first, acc.first), _max_ts(mine.last, acc.last)
-                for e in acc.evidence:
-                    out._keep(mine, _order(e), partial(_given, e))
+                out._absorb(mine, acc)
+            for rule_id, over in src._overflow.items():
+                mine_over = out._overflow.get(rule_id)
+                if mine_over is None:
+                    mine_over = out._overflow[rule_id] = _Overflow(_Acc(over.acc.match))
+                for h in over.hashes:
+                    if len(mine_over.hashes) < _MAX_COUNTED:
+                        mine_over.hashes.add(h)
+                    else:
+                        mine_over.more = True
+                mine_over.more = mine_over.more or over.more
+                out._absorb(mine_over.acc, over.acc)
         return out
 
+    def _absorb(self, mine: _Acc, acc: _Acc) -> None:
+        if not mine.count or _hit_order(acc.match.hit) < _hit_order(mine.match.hit):
+            mine.match = acc.match
+        mine.count += acc.count
+        mine.first, mine.last = _min_ts(mine.first, acc.first), _max_ts(mine.last, acc.last)
+        for e in acc.evidence:
+            self._keep(mine, _order(e), partial(_given, e))
+
     def findings(self) -> list[Finding]:
-        """Findings, most severe first, then earliest, then by rule id."""
-        out = [_finding(fp, acc) for (_rule_id, fp), acc in self._accs.items()]
+        """Findings, most severe first, then earliest, then by rule id; a rule past `max_distinct` as one."""
+        out = [_finding(fp, acc) for (rule_id, fp), acc in self._accs.items() if rule_id not in self._overflow]
+        out += [self._folded(rule_id, over) for rule_id, over in self._overflow.items()]
         rank = {s: i for i, s in enumerate(SEVERITIES)}
         out.sort(key=lambda f: (-rank[f.severity], f.first_seen or _EPOCH, f.rule_id, f.fingerprint))
         return out
+
+    def _folded(self, rule_id: str, over: _Overflow) -> Finding:
+        """One finding for all of a rule's matches: the counts summed, the earliest evidence, the top values."""
+        tracked = [acc for (rid, _fp), acc in self._accs.items() if rid == rule_id]
+        total = _Acc(over.acc.match)
+        for acc in (*tracked, over.acc):
+            self._absorb(total, acc)
+        distinct = len(tracked) + len(over.hashes)
+        top = sorted(tracked, key=lambda a: (-a.count, _hit_order(a.match.hit)))[:TOP_VALUES]
+        rule = total.match.rule
+        names = sorted(rule.fingerprint if rule.fingerprint is not None else captures_of(total.match))
+        shown = "; ".join(f"{_values(captures_of(a.match), names)} ({a.count:,}x)" for a in top)
+        summary = (f"{'more than ' if over.more else ''}{distinct:,} distinct values of {', '.join(names) or 'the captures'}, "
+                   f"top {len(top)} shown (of the first {len(tracked):,} tracked): {shown}")
+        base = _finding(fingerprint(rule_id, {"*": "folded"}, None), total)
+        variables = {n: f"<{distinct:,} distinct values>" for n in names}
+        return Finding(rule=base.rule, message=f"{base.message} [{summary}]", fingerprint=base.fingerprint,
+                       count=total.count, first_seen=total.first, last_seen=total.last,
+                       variables=variables, evidence=base.evidence)
 
 
 def _finding(fp: str, acc: _Acc) -> Finding:
@@ -167,6 +262,10 @@ def _finding(fp: str, acc: _Acc) -> Finding:
         fingerprint=fp, count=acc.count, first_seen=acc.first, last_seen=acc.last,
         variables=dict(sorted(captures.items())), evidence=tuple(acc.evidence),
     )
+
+
+def _values(captures: dict[str, str], names: list[str]) -> str:
+    return ", ".join(captures.get(n, "?") for n in names) or "?"
 
 
 def finding_key(match: Match) -> tuple[str, str]:

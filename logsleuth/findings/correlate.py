@@ -2,8 +2,11 @@
 
 Event time keeps batch scans of old archives right: a window is measured between the timestamps the
 log itself carries. State is bounded: windows expire, each rule keeps at most `max_groups` groups
-(least recently used dropped first) and each group at most `max_pending` open windows; whatever is
-dropped is counted in `dropped`.
+and each group at most `max_pending` open windows (a threshold's group at least its count).
+A full rule forgets its least recently used group only when nothing is pending in it; otherwise a
+new group's events join one shared overflow group (`folded` counts them): they are still counted
+and can still fire, only no longer kept apart by `group_by`. Only an open window pushed out of a
+full group is lost, and `dropped` counts those for the report.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from logsleuth.match.engine import FOLLOW, RULE_ROLES, Event, Hit, Hits, Tick, i
 from logsleuth.ruleset.loader import Correlation, Rule
 
 GroupKey = tuple[Any, ...]
+OVERFLOW: GroupKey = ("<overflow>",)  # the group events of a full rule's new groups share
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,7 @@ class Correlator:
         self.max_groups = max_groups
         self.max_pending = max_pending
         self.dropped = 0
+        self.folded = 0
         self.undecided = 0
         self._groups: dict[str, OrderedDict[GroupKey, _Group]] = {}
         self._deadlines: list[tuple[datetime, int, str, GroupKey, Hit]] = []
@@ -103,11 +108,11 @@ class Correlator:
         if corr is None or not is_windowed(event.rule):
             yield Match(event.rule, event)
             return
-        group = self._group(event.rule, group_key(event, corr.group_by))
+        key, group = self._group(event.rule, group_key(event, corr.group_by))
         if event.probe.role == FOLLOW:
             yield from self._follow(event, corr, group)
         elif corr.followed_by or corr.not_followed_by:
-            self._open(event, corr, group)
+            self._open(event, corr, group, key)
         else:
             yield from self._threshold(event, corr, group)
 
@@ -135,25 +140,32 @@ class Correlator:
 
     # --- state -----------------------------------------------------------------------------------
 
-    def _group(self, rule: Rule, key: GroupKey) -> _Group:
+    def _group(self, rule: Rule, key: GroupKey) -> tuple[GroupKey, _Group]:
+        """The group `key` names, or the rule's overflow group when the rule is full (see the module docstring)."""
         groups = self._groups.setdefault(rule.id, OrderedDict())
         g = groups.get(key)
-        if g is None:
-            if len(groups) >= self.max_groups:
-                _, old = groups.popitem(last=False)
-                self.dropped += len(old.buffer)
-            g = groups[key] = _Group()
-        else:
+        if g is not None:
             groups.move_to_end(key)
-        return g
+            return key, g
+        if len(groups) >= self.max_groups:
+            oldest_key = next(iter(groups))
+            if groups[oldest_key].buffer or oldest_key == OVERFLOW:
+                self.folded += 1
+                g = groups.get(OVERFLOW)
+                if g is None:
+                    g = groups[OVERFLOW] = _Group()
+                return OVERFLOW, g
+            del groups[oldest_key]  # nothing pending in it: forgetting it loses nothing
+        g = groups[key] = _Group()
+        return key, g
 
     def _pending(self, rule_id: str, key: GroupKey, hit: Hit) -> bool:
         groups = self._groups.get(rule_id)
         g = groups.get(key) if groups is not None else None
         return g is not None and any(h is hit for h in g.buffer)
 
-    def _push(self, group: _Group, hit: Hit) -> None:
-        if len(group.buffer) >= self.max_pending:
+    def _push(self, group: _Group, hit: Hit, keep: int = 0) -> None:
+        if len(group.buffer) >= max(self.max_pending, keep):
             group.buffer.popleft()
             self.dropped += 1
         group.buffer.append(hit)
@@ -170,19 +182,18 @@ class Correlator:
         if ts is not None:
             while g.buffer and g.buffer[0].record.ts is not None and _seconds(g.buffer[0].record.ts, ts) > corr.within:
                 g.buffer.popleft()
-        self._push(g, hit)
+        self._push(g, hit, corr.threshold)  # a threshold past max_pending must still be reachable
         if len(g.buffer) >= corr.threshold:
             for h in g.buffer:
                 yield Match(h.rule, h)
             g.buffer.clear()
             g.fired, g.last_fire = True, ts
 
-    def _open(self, hit: Hit, corr: Correlation, g: _Group) -> None:
+    def _open(self, hit: Hit, corr: Correlation, g: _Group, key: GroupKey) -> None:
         self._push(g, hit)
         window = corr.not_followed_by
         if window is not None and hit.record.ts is not None:
             deadline = hit.record.ts + timedelta(seconds=window.within)
-            key = group_key(hit, corr.group_by)
             heapq.heappush(self._deadlines, (deadline, next(self._seq), hit.rule.id, key, hit))
 
     def _follow(self, b: Hit, corr: Correlation, g: _Group) -> Iterator[Match]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from logsleuth.findings.aggregate import Aggregator, captures_of, finding_key, normalize
+from logsleuth.findings.aggregate import MAX_DISTINCT, Aggregator, captures_of, finding_key, normalize
 from logsleuth.findings.correlate import Match
 from logsleuth.model import SEVERITIES, Finding, Incident
 from logsleuth.ruleset.loader import IncidentSpec, Rule
@@ -58,6 +58,11 @@ class IncidentBuilder:
         self._open: dict[tuple[str, Any], list[_Open]] = {}
         self._recovered: dict[tuple[str, Any], Moment] = {}
         self._seq = 0
+        # A rule without `incident:` whose captures explode (a million distinct hosts) opens at most
+        # MAX_DISTINCT incidents; its later values share one, and incidents() folds them all into it,
+        # so its Aggregator reports one finding with the distinct-value summary (aggregate.py).
+        self._solo: dict[str, int] = {}
+        self._folded: dict[str, _Open] = {}
 
     def add(self, match: Match) -> Finding | None:
         """Count one match into the incident it belongs to; its first fact when the match opened one."""
@@ -92,7 +97,13 @@ class IncidentBuilder:
             key = finding_key(match)
             inc = self._by_finding.get(key)
             if inc is None:
-                inc = self._by_finding[key] = self._new(None, f"rule:{match.rule.id}", None)
+                rule_id = match.rule.id
+                if rule_id in self._folded or self._solo.get(rule_id, 0) >= MAX_DISTINCT:
+                    if rule_id not in self._folded:
+                        self._folded[rule_id] = self._new(None, f"rule:{rule_id}", None)
+                    return self._folded[rule_id]
+                self._solo[rule_id] = self._solo.get(rule_id, 0) + 1
+                inc = self._by_finding[key] = self._new(None, f"rule:{rule_id}", None)
             return inc
         host = match.hit.record.host
         recent = self._open.setdefault((spec.family, host), [])
@@ -121,6 +132,7 @@ class IncidentBuilder:
         """Incidents: known ongoing, then undecided, then recovered; most severe, then most recent first."""
         out: list[Incident] = []
         seen: dict[str, int] = {}
+        self._fold()
         for inc in self._all:
             facts = _ordered_facts(inc)
             if not facts:
@@ -133,6 +145,40 @@ class IncidentBuilder:
         out.sort(key=lambda i: (order[i.status], -rank[i.severity],
                                 -(i.last_seen or _EPOCH).timestamp(), i.root.rule_id, i.fingerprint))
         return out
+
+    def _fold(self) -> None:
+        """Fold each folded rule's own incidents into its shared one (once: they leave the builder)."""
+        gone: set[int] = set()
+        # The rule's own incidents first, in the order they opened, the shared one last: the values
+        # its Aggregator tracks one by one are then the earliest.
+        earlier: dict[str, list[Aggregator]] = {}
+        for key, inc in list(self._by_finding.items()):
+            target = self._folded.get(key[0])
+            if target is None:
+                continue
+            del self._by_finding[key]
+            gone.add(id(inc))
+            earlier.setdefault(key[0], []).append(inc.agg)
+            target.order = min(target.order, inc.order)
+            target.rules |= inc.rules
+            target.roles.update(inc.roles)
+            target.recoverable |= inc.recoverable
+            if inc.first is not None:
+                target.first = inc.first if target.first is None else min(target.first, inc.first)
+            if inc.last is not None:
+                target.last = inc.last if target.last is None else max(target.last, inc.last)
+            for k, moment in inc.last_by_rule.items():
+                mine = target.last_by_rule.get(k)
+                if mine is None or _after(moment, mine):
+                    target.last_by_rule[k] = moment
+        for rule_id, aggs in earlier.items():
+            target = self._folded[rule_id]
+            merged = aggs[0]
+            for agg in (*aggs[1:], target.agg):
+                merged = merged.merge(agg)
+            target.agg = merged
+        if gone:
+            self._all = [inc for inc in self._all if id(inc) not in gone]
 
     def _status(self, inc: _Open, root: Finding) -> tuple[str, datetime | None]:
         rules = _recoverable_rules(inc, root)

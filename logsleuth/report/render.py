@@ -7,11 +7,14 @@ templates show come from logsleuth.views and the escaping filters from logsleuth
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import types
 from functools import lru_cache, partial
 from typing import Any
 
 import jinja2
+import jinja2.exceptions
 import jinja2.sandbox
 
 from logsleuth.errors import Location, LogsleuthError
@@ -21,7 +24,7 @@ from logsleuth.report.options import RenderOptions
 from logsleuth.report.redact import redact_report
 from logsleuth.report.views import IncidentView, capped, check_codequality, context, incident_views
 
-FORMATS: tuple[str, ...] = ("text", "markdown", "codequality", "json", "ndjson", "junit", "sarif")
+FORMATS: tuple[str, ...] = ("text", "markdown", "codequality", "json", "ndjson", "junit", "sarif", "html")
 TEMPLATE_NAMES: dict[str, str] = {
     "text": "text.txt.j2",
     "markdown": "markdown.md.j2",
@@ -30,6 +33,7 @@ TEMPLATE_NAMES: dict[str, str] = {
     "ndjson": "ndjson.ndjson.j2",
     "junit": "junit.xml.j2",
     "sarif": "sarif.json.j2",
+    "html": "html.html.j2",
     "alert": "alert.txt.j2",  # one finding as `scan --live` prints it when first seen
 }
 
@@ -64,15 +68,49 @@ def _run_views(
 
 
 def _settings() -> dict[str, Any]:
-    # Autoescape stays off: Markdown must not be HTML-escaped wholesale; each format escapes
+    # Autoescape stays off (but for HTML): Markdown must not be HTML-escaped wholesale; each format escapes
     # exactly what it needs through the filters (|tojson and logsleuth.filters: |xml_text, |md_cell, ...).
     return {
         "undefined": jinja2.StrictUndefined,
         "trim_blocks": True,
         "lstrip_blocks": True,
         "keep_trailing_newline": True,
-        "autoescape": False,
+        # HTML is the exception: there log text is hostile markup, so *.html.j2 escapes everything.
+        "autoescape": jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False,
+                                               default=False),
     }
+
+
+# Limits for user templates (--template, --template-dir): they are code from outside, and the
+# sandbox stops them reaching Python, not from eating memory or time. The built-in reports stay
+# far below these: a 5,000-finding JSON report is about 10 MB.
+MAX_OUTPUT_CHARS = 64 << 20
+MAX_RENDER_SECONDS = 30.0
+MAX_VALUE_CHARS = 16 << 20  # one string or list a template builds with *, ** or +
+_MAX_POWER_BITS = 1 << 16
+
+
+class LimitedSandbox(jinja2.sandbox.SandboxedEnvironment):
+    """The sandbox, plus a size check on the operators that build big values from small ones:
+    `'x' * 10**10` is refused before Python tries to allocate 10 GB."""
+
+    intercepted_binops = frozenset({"*", "**", "+"})
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and len(seq) * times > MAX_VALUE_CHARS:
+                    raise jinja2.exceptions.SecurityError(f"a value of {len(seq) * times:,} items is over the limit "
+                                                       f"of {MAX_VALUE_CHARS:,}")
+        elif operator == "**":
+            if isinstance(left, int) and isinstance(right, int) and right > 0 and \
+                    abs(left).bit_length() * right > _MAX_POWER_BITS:
+                raise jinja2.exceptions.SecurityError(f"{left} ** {right} is over the limit of {_MAX_POWER_BITS:,} bits")
+        elif isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)) and \
+                len(left) + len(right) > MAX_VALUE_CHARS:
+            raise jinja2.exceptions.SecurityError(f"a value of {len(left) + len(right):,} items is over the limit "
+                                               f"of {MAX_VALUE_CHARS:,}")
+        return super().call_binop(context, operator, left, right)
 
 
 @lru_cache(maxsize=8)
@@ -83,7 +121,7 @@ def _environment(search_dir: str | None, sandboxed: bool) -> jinja2.Environment:
     loader: jinja2.BaseLoader = package
     if search_dir is not None:
         loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(search_dir), package])
-    cls = jinja2.sandbox.SandboxedEnvironment if sandboxed else jinja2.Environment
+    cls = LimitedSandbox if sandboxed else jinja2.Environment
     env = cls(loader=loader, **_settings())
     env.filters.update(FILTERS)
     env.globals["style"] = style
@@ -113,14 +151,58 @@ def _load_template(fmt: str, options: RenderOptions) -> jinja2.Template:
         raise LogsleuthError(f"cannot read template: {exc}", Location(options.template or name)) from None
 
 
+class _OverBudget(BaseException):  # not Exception: no handler inside Jinja may swallow it
+    """A user template ran past MAX_RENDER_SECONDS (raised from the SIGALRM handler)."""
+
+
 def _run(template: jinja2.Template, context: dict[str, Any]) -> str:
     # Custom templates are user code: a type error or a bad index in one is the user's
     # mistake to fix, reported at its template line, not a logsleuth traceback.
+    filename = template.filename or template.name or "<template>"
     try:
-        return template.render(context)
+        if not isinstance(template.environment, LimitedSandbox):
+            return template.render(context)
+        return _run_limited(template, context, filename)
     except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
-        filename = template.filename or template.name or "<template>"
         raise _template_error(exc, filename, _template_line(exc, filename)) from None
+    except RecursionError as exc:
+        # A macro calling itself, or templates that include each other: Python's stack is the cap.
+        raise _template_error(exc, filename, _template_line(exc, filename), "template recursion too deep") from None
+    except _OverBudget as exc:
+        # Jinja rewrites tracebacks to template lines for Exception only: map the compiled line here.
+        raw = _template_line(exc, filename)
+        line = template.get_corresponding_lineno(raw) if raw is not None else None
+        raise _template_error(exc, filename, line,
+                              f"template still rendering after {MAX_RENDER_SECONDS:g} s; stopped") from None
+
+
+def _run_limited(template: jinja2.Template, context: dict[str, Any], filename: str) -> str:
+    """Render a user template chunk by chunk, stopping at MAX_OUTPUT_CHARS and MAX_RENDER_SECONDS.
+
+    The time budget uses SIGALRM (Jinja's compiled code is Python, so the handler runs inside a
+    loop that produces nothing); off the main thread only the output cap applies.
+    """
+    timed = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    previous: Any = None
+    if timed:
+        def expire(signum: int, frame: Any) -> None:
+            raise _OverBudget()
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, MAX_RENDER_SECONDS)
+    try:
+        parts: list[str] = []
+        size = 0
+        for chunk in template.generate(context):
+            size += len(chunk)
+            if size > MAX_OUTPUT_CHARS:
+                raise LogsleuthError(f"template output over the limit of {MAX_OUTPUT_CHARS >> 20} MiB; stopped",
+                                     Location(filename))
+            parts.append(chunk)
+        return "".join(parts)
+    finally:
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
 
 
 def _template_line(exc: BaseException, filename: str) -> int | None:
@@ -135,7 +217,7 @@ def _template_line(exc: BaseException, filename: str) -> int | None:
     return line
 
 
-def _template_error(exc: BaseException, filename: str, line: int | None) -> LogsleuthError:
-    message = getattr(exc, "message", None) or str(exc)
+def _template_error(exc: BaseException, filename: str, line: int | None, message: str = "") -> LogsleuthError:
+    message = message or getattr(exc, "message", None) or str(exc)
     kind = "template syntax error" if isinstance(exc, jinja2.TemplateSyntaxError) else "template error"
     return LogsleuthError(f"{kind}: {message}", Location(filename, line))

@@ -299,7 +299,8 @@ def _parse_file(path: str, text: str, single_rule_stem: str | None) -> tuple[lis
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, other controls)
         line = text.count("\n", 0, exc.position) + 1
         loc = Location(path, line, exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1)
-        return [], [RuleError(f"invalid YAML: character {exc.character!r} is not allowed in a rule file", loc,
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character  # libyaml gives the code
+        return [], [RuleError(f"invalid YAML: character {char!r} is not allowed in a rule file", loc,
                               f.snippet(loc))]
     if root is None:
         return [], [RuleError("empty rule file", Location(path))]
