@@ -1,6 +1,7 @@
 """Shared test helpers: build rules from YAML text and records from short-iso log lines."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import tempfile
@@ -18,6 +19,18 @@ ROOT = Path(__file__).resolve().parent.parent
 # The compile cache (ruleset/cache.py) of this test run lives in a directory of its own, so the
 # tests neither read a developer's ~/.cache nor leave files there; CLI children inherit it.
 os.environ.setdefault("LOGSLEUTH_CACHE_DIR", tempfile.mkdtemp(prefix="logsleuth-test-cache-"))
+
+# The scanner backends installed here: hyperscan comes with the `fast` extra. Tests that compare
+# backends run over BACKENDS; each such module has a `needs_hyperscan` test, so a run without the
+# extra says in its summary what it did not compare.
+HAVE_HYPERSCAN = importlib.util.find_spec("hyperscan") is not None
+BACKENDS = ("stdlib", "python", *(("hyperscan",) if HAVE_HYPERSCAN else ()))
+needs_hyperscan = pytest.mark.skipif(not HAVE_HYPERSCAN, reason="the `fast` extra (hyperscan) is not installed")
+# The native journal reader comes with the `journal` extra; without it logsleuth reads journal
+# files through `journalctl -o export`, so only tests of the native reader need this mark.
+HAVE_PYTHON_SYSTEMD = importlib.util.find_spec("systemd") is not None
+needs_python_systemd = pytest.mark.skipif(not HAVE_PYTHON_SYSTEMD,
+                                          reason="the `journal` extra (python-systemd) is not installed")
 
 
 def make_rules(tmp_path: Path, *texts: str) -> list[ruleset.Rule]:

@@ -11,7 +11,7 @@ import random
 import textwrap
 
 import pytest
-from conftest import make_rules
+from conftest import BACKENDS, make_rules, needs_hyperscan
 # scan_file forces the format when asked: detection reads the first block, so without it the
 # block size could change the format of a file that mixes shapes.
 from test_match_engine import BUNDLED, scan_file, summary
@@ -20,7 +20,11 @@ from logsleuth.authoring.examples import findings_for, parse_lines
 from logsleuth.read import formats
 from logsleuth.read.formats.lines import MAX_WRAPPED, go_wrapped
 
-BACKENDS = ("stdlib", "python", "hyperscan")
+
+
+@needs_hyperscan
+def test_hyperscan_is_among_the_backends_compared():
+    assert BACKENDS[-1] == "hyperscan"
 
 
 def scan_everywhere(path, rules, input_format: str | None = None):

@@ -5,6 +5,7 @@ import random
 from pathlib import Path
 
 import pytest
+from conftest import BACKENDS, needs_hyperscan
 
 from logsleuth.read import formats
 from logsleuth.read.formats import ParseContext
@@ -59,6 +60,11 @@ def test_detection_survives_garbage():
         assert fmt.name in formats.FORMATS and reason
 
 
+@needs_hyperscan
+def test_hyperscan_is_among_the_backends_fuzzed():
+    assert BACKENDS[1:] == ("python", "hyperscan")
+
+
 def test_the_whole_scan_survives_garbage(tmp_path):
     from logsleuth import ruleset
     from logsleuth.errors import Diagnostics
@@ -69,7 +75,7 @@ def test_the_whole_scan_survives_garbage(tmp_path):
     for i in range(4):
         path = tmp_path / f"garbage-{i}.log"
         path.write_bytes(b"\n".join(mutate(rnd, rnd.choice(SEED_LINES)) for _ in range(3000)) + b"\n")
-        for backend in ("python", "hyperscan"):
+        for backend in BACKENDS[1:]:  # python and, with the `fast` extra, hyperscan
             diag = Diagnostics()
             report = analyze([str(path)], bundled, ScanOptions(backend=backend), diag)
             assert not diag.input_errors

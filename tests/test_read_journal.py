@@ -111,6 +111,7 @@ def test_every_journalctl_mode_gives_the_same_entries(journal_file: Path, mode: 
 
 
 def test_native_journal_file(journal_file: Path) -> None:
+    pytest.importorskip("systemd.journal", reason="the `journal` extra (python-systemd) is not installed")
     check_entries("journal", logsleuth_parse(str(journal_file)))
 
 

@@ -1,158 +1,276 @@
-"""Secret masking for reports (render stage): tokens, auth headers and URL passwords never leave logsleuth.
+"""Secret masking (render stage): the one redaction pass every path out of logsleuth goes through.
 
-Redaction runs on the whole Report before any template sees it, so a custom template cannot
-leak a secret either. Every pattern keeps the part that says *what* was there (the token
-prefix, the header name, the URL user) and replaces only the secret with `[REDACTED]`.
+Reports, `--live` alerts, `parse` output, the merge-request note, error messages and the rule
+commands' output all use a `Redactor`: it masks every shape in `logsleuth.report.shapes` (also when ANSI
+escapes split it or percent-encoding hides it), PEM private-key blocks across lines, and every
+secret value it has already seen, so a bare capture (`{token}`) of a value named elsewhere goes
+too. Redaction runs on the whole Report before any template sees it, so a custom template cannot
+leak a secret either.
+
+What stays, for diagnosis: the part that says *what* leaked (a token's family prefix such as
+`glrt-`, the header, variable or flag name, the URL user) and the runner's short token
+(`runner=abcd1234`: 8-9 characters, or `GR1348941` and 8 more), which the runner itself logs as
+the identifier that tells tokens apart. Nothing of a secret's own characters stays (no `glrt-…abcd`):
+the short token already tells runners apart, and any suffix kept only shortens what is left to guess.
 """
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import unquote
 
-from logsleuth.model import Evidence, Finding, Report
+from logsleuth.model import ErrorTemplate, Evidence, Finding, Report
+from logsleuth.report.shapes import ANSI, HINTS, PEM_BEGIN, PEM_END, PERCENT, SHAPES
 
 MASK = "[REDACTED]"
-
-# GitLab token prefixes (doc/security/tokens: "Token prefixes"): runner authentication (glrt-),
-# personal/project/group access (glpat-), CI job token (glcbt-), deploy (gldt-), trigger (glptt-),
-# feed (glft-), incoming mail (glimt-), agent (glagent-), SCIM/OAuth (glsoat-, gloas-),
-# feature flags client (glffct-), workspace (glwt-). Newer "routable" tokens add dots and
-# underscores to the body (e.g. `glrt-t1_…`, `glpat-….01.…`), hence the character class.
-_PREFIXED = re.compile(
-    r"\b(gl(?:rt|pat|cbt|dt|ptt|ft|imt|agent|soat|oas|ffct|wt)-)(?P<secret>[0-9A-Za-z_.\-]{8,})"
-)
-# Runner registration tokens since GitLab 13.x start with GR1348941 (the "runners token prefix").
-_REGISTRATION = re.compile(r"\b(GR1348941)(?P<secret>[0-9A-Za-z_\-]{8,})")
-# HTTP auth headers as logged by curl -v, the runner's debug output, or a JSON dump of headers.
-_AUTH_HEADER = re.compile(
-    r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|token|negotiate|digest)\s+)?"
-    r"(?!(?:bearer|basic|token|negotiate|digest)\b)(?P<secret>[^\s\"',;]+)"
-)
-_TOKEN_HEADER = re.compile(r"(?i)\b((?:private|job|deploy)-token[\"']?\s*[:=]\s*[\"']?)(?P<secret>[^\s\"',;]+)")
-# `user:password@` inside any URL, and git's `gitlab-ci-token:<job token>@host` without a scheme.
-_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@\"']*:)(?P<secret>[^@\s/\"']+)@")
-_CI_TOKEN_USER = re.compile(r"\b(gitlab-ci-token:)(?P<secret>[^@\s/\"']+)@")
-# A legacy (pre-glrt, 20-character) runner or registration token is only recognisable by the
-# name in front of it: `--token X`, `--registration-token=X`, `token = "X"` in config.toml,
-# `registration_token: X`, `?private_token=X`. Values shorter than 12 characters are kept on
-# purpose: the runner logs its 8-9 character *short token* as an identifier (`runner=abcd1234`,
-# `token=abcd1234`), which is what operators grep for and which grants nothing.
-# Only a `--flag` may take its value after a space: in prose, "access token authentication"
-# is not a secret.
-_NAMED_TOKEN = re.compile(
-    r"(?i)(?<![0-9A-Za-z_-])("
-    r"--(?:[a-z]+-)*token(?:=|[ \t]+)[\"']?"
-    r"|(?:[a-z]+[_-])*token[\"']?[ \t]*[:=][ \t]*[\"']?"
-    r")(?P<secret>[0-9A-Za-z_\-]{12,})"
-)
-
-# Order matters only for overlaps: a URL password that is itself a glcbt- token is masked once.
-_PATTERNS: tuple[re.Pattern[str], ...] = (
-    _URL_PASSWORD, _CI_TOKEN_USER, _AUTH_HEADER, _TOKEN_HEADER, _PREFIXED, _REGISTRATION, _NAMED_TOKEN,
-)
-# A capture such as `(?P<token>\S+)` holds the bare secret without the context that gives it
-# away; secrets found anywhere in the report are therefore masked everywhere. Shorter values
-# are too likely to be ordinary words ("docker", "admin") to be replaced blindly.
+# Secrets found anywhere are masked everywhere, but shorter values are too likely to be ordinary
+# words ("docker", "admin") to be replaced blindly outside the line they were found in.
 _MIN_CROSS_MASK = 8
+# A PEM block that never ends (a truncated log) stops masking after this many lines; an 8192-bit
+# RSA key is about 100.
+_PEM_MAX_LINES = 200
+_CACHED_LEN, _CACHE_SIZE = 256, 4096
+_CACHED_LINE, _LINES_CACHED = 4096, 65536
 # Captured variables whose name says what they hold.
-_SECRET_NAME = re.compile(r"(?i)pass(?:word|wd)?|secret|credential|auth")
+_SECRET_NAME = re.compile(r"(?i)pass(?:word|wd)?|secret|credential|auth|jwt|private[_-]?key")
 _TOKEN_NAME = re.compile(r"(?i)token|api[_-]?key")
-# Cheap literal gate: most evidence lines hold none of these, and then no regex runs at all.
-_HINTS = ("://", "gitlab-ci-token", "uthorization", "UTHORIZATION", "oken", "OKEN", "gl", "GR1348941")
+_LAST_WORD = re.compile(r"(.*\s)?(\S+)\s*$", re.DOTALL)
 
 
-def _mask(match: re.Match[str]) -> str:
-    start, end = match.span("secret")
-    whole = match.group(0)
-    return whole[: start - match.start()] + MASK + whole[end - match.start():]
+def _mask_shapes(text: str, found: set[str]) -> str:
+    lower = text.lower()
+    present = {h for h in HINTS if h in lower}
+    for shape in SHAPES:
+        if shape.hints:
+            if shape.hints.isdisjoint(present) or (shape.also and shape.also not in lower):
+                continue
+        elif shape.gate is not None and not shape.gate(text):
+            continue
 
+        def mask(m: re.Match[str], accept: Callable[[str], bool] | None = shape.accept) -> str:
+            start, end = m.span("secret")
+            whole, secret = m.group(0), m.group("secret")
+            if accept is not None and not accept(secret):
+                return whole
+            if secret != MASK:
+                found.add(secret)
+            return whole[: start - m.start()] + MASK + whole[end - m.start():]
 
-def redact_text(text: str) -> str:
-    """The text with every known secret shape replaced by `[REDACTED]`."""
-    if not any(h in text for h in _HINTS):
-        return text
-    for pattern in _PATTERNS:
-        text = pattern.sub(_mask, text)
+        text = shape.pattern.sub(mask, text)
     return text
 
 
-def find_secrets(text: str) -> set[str]:
-    """The secret values (without their prefix or name) that redact_text would mask in text."""
-    if not any(h in text for h in _HINTS):
-        return set()
-    found: set[str] = set()
-    for pattern in _PATTERNS:
-        found.update(m.group("secret") for m in pattern.finditer(text))
-    found.discard(MASK)
-    return found
+def _encoded(secret: str) -> re.Pattern[str]:
+    """The secret with any of its ASCII characters percent-encoded (`glpat-x` as `glpat%2Dx`)."""
+    return re.compile("".join(f"(?:{re.escape(c)}|%{ord(c):02X})" if ord(c) < 128 else re.escape(c)
+                              for c in secret), re.IGNORECASE)
 
 
-class _Redactor:
-    """Masks the known shapes, then every secret value seen anywhere in the same report."""
+def _mask_line(text: str, found: set[str]) -> str:
+    """One line with every shape masked, also when ANSI escapes split a secret or %-encoding hides it."""
+    out = _mask_shapes(text, found)
+    if "\x1b" in text:
+        masked = _mask_shapes(ANSI.sub("", text), found)
+        if masked != ANSI.sub("", out):
+            out = masked  # escapes split a secret: they go with it
+    if "%" in out and PERCENT.search(out):
+        decoded = out
+        for _ in range(3):  # double encoding (`%252D`) is common in URLs inside URLs
+            decoded = unquote(decoded)
+        hidden: set[str] = set()
+        _mask_shapes(decoded, hidden)
+        for secret in sorted(hidden, key=len, reverse=True):
+            out = _encoded(secret).sub(MASK, out)
+        found |= hidden
+    return out
 
-    def __init__(self, secrets: set[str]) -> None:
-        # Longest first, so a secret that contains another is masked whole.
-        self.secrets = sorted((s for s in secrets if len(s) >= _MIN_CROSS_MASK), key=len, reverse=True)
+
+class Redactor:
+    """Masks every known shape and every secret value seen before; carries PEM state across lines."""
+
+    def __init__(self, stream: bool = False) -> None:
+        # stream: the evidence handed in is one log read in order (`--live` alerts), so a PEM
+        # block begun in one alert's line goes on in the next ones.
+        self._stream = stream
+        self._known: set[str] = set()
+        self._ordered: list[str] = []
+        self._pem_lines = -1  # -1: outside a PEM block; else lines masked inside it so far
+        # Standalone strings repeat (a record's host, unit, a report's path): their masked form,
+        # until a new secret is learnt.
+        self._cache: dict[str, str] = {}
+        self._lines: dict[str, tuple[str, frozenset[str]]] = {}
+
+    def fork(self) -> Redactor:
+        """A redactor for another text that knows every secret this one has seen (not its PEM state)."""
+        other = Redactor()
+        other._learn(self._known)
+        return other
+
+    def _learn(self, found: set[str]) -> None:
+        new = {s for s in found if len(s) >= _MIN_CROSS_MASK and MASK not in s} - self._known
+        if new:
+            self._known |= new
+            # Longest first, so a secret that contains another is masked whole.
+            self._ordered = sorted(self._known, key=len, reverse=True)
+            self._cache.clear()
+
+    def _physical(self, line: str, found: set[str]) -> str:
+        if self._pem_lines >= 0:
+            end = PEM_END.search(line)
+            body = line[: end.start()] if end else line
+            # The block's line is the last word, after any log prefix (`host app[1]: MIIE...`).
+            last = _LAST_WORD.match(body)
+            if last and last.group(2) != MASK:
+                found.add(last.group(2))
+                body = (last.group(1) or "") + MASK
+            self._pem_lines = -1 if end or self._pem_lines >= _PEM_MAX_LINES else self._pem_lines + 1
+            if not end:
+                return body
+            line = body + line[end.start():]
+        begin = None
+        for begin in PEM_BEGIN.finditer(line):
+            pass
+        if begin is not None and not PEM_END.search(line, begin.end()):
+            self._pem_lines = 0
+        return self._shapes(line, found)
+
+    def _shapes(self, line: str, found: set[str]) -> str:
+        # Evidence lines repeat (a finding, its incident, the same line in every format): the
+        # shapes' verdict on a line never changes, so it is computed once per line.
+        hit = self._lines.get(line)
+        if hit is None:
+            secrets: set[str] = set()
+            hit = (_mask_line(line, secrets), frozenset(secrets))
+            if len(line) <= _CACHED_LINE and len(self._lines) < _LINES_CACHED:
+                self._lines[line] = hit
+        found |= hit[1]
+        return hit[0]
+
+    def line(self, text: str) -> str:
+        """One line of a sequence (a log, an evidence line and its context): a PEM block carries over."""
+        found: set[str] = set()
+        out = "\n".join(self._physical(part, found) for part in text.split("\n"))
+        self._learn(found)
+        for secret in self._ordered:
+            if secret in out:
+                out = out.replace(secret, MASK)
+        return out
 
     def text(self, text: str) -> str:
-        text = redact_text(text)
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
-        return text
+        """A string that stands alone (a message, a path, a warning)."""
+        cached = self._cache.get(text)
+        if cached is not None:
+            return cached
+        saved, self._pem_lines = self._pem_lines, -1
+        try:
+            out = self.line(text)
+        finally:
+            self._pem_lines = saved
+        if len(text) <= _CACHED_LEN and len(self._cache) < _CACHE_SIZE:
+            self._cache[text] = out
+        return out
+
+    def lines(self, lines: Iterable[str]) -> tuple[str, ...]:
+        """A sequence of lines read in order, a PEM block masked whole across them."""
+        if self._stream:
+            return tuple(self.line(t) for t in lines)
+        saved, self._pem_lines = self._pem_lines, -1
+        try:
+            return tuple(self.line(t) for t in lines)
+        finally:
+            self._pem_lines = saved
 
     def variable(self, name: str, value: str) -> str:
         # The name is the only context a bare captured value has; short token-named values
-        # stay, like the runner's short token in redact_text.
+        # stay, like the runner's short token.
         masked = self.text(value)
         if masked == value and value and (_SECRET_NAME.search(name) or (_TOKEN_NAME.search(name) and len(value) >= 12)):
+            self._learn({value})
             return MASK
         return masked
 
     def evidence(self, ev: Evidence) -> Evidence:
-        return dataclasses.replace(
-            ev, path=self.text(ev.path), text=self.text(ev.text), context=tuple(self.text(c) for c in ev.context)
-        )
+        text, *context = self.lines((ev.text, *ev.context))
+        return dataclasses.replace(ev, path=self.text(ev.path), text=text, context=tuple(context))
 
     def finding(self, f: Finding) -> Finding:
+        evidence = tuple(self.evidence(e) for e in f.evidence)  # first: it gives bare values their context
+        variables = {k: self.variable(k, v) for k, v in f.variables.items()}
+        return dataclasses.replace(f, evidence=evidence, variables=variables, message=self.text(f.message))
+
+    def template(self, t: ErrorTemplate) -> ErrorTemplate:
+        # Examples first: they give a secret its context; the masked template rarely keeps one.
+        examples = tuple(self.evidence(e) for e in t.examples)
+        return dataclasses.replace(t, examples=examples, template=self.text(t.template),
+                                   hosts=tuple(self.text(h) for h in t.hosts))
+
+    def report(self, report: Report) -> Report:
+        """A copy of the report with secrets masked in messages, variables, evidence, inputs and warnings."""
         return dataclasses.replace(
-            f,
-            message=self.text(f.message),
-            variables={k: self.variable(k, v) for k, v in f.variables.items()},
-            evidence=tuple(self.evidence(e) for e in f.evidence),
+            report,
+            findings=tuple(self.finding(f) for f in report.findings),
+            incidents=tuple(dataclasses.replace(i, facts=tuple(self.finding(f) for f in i.facts))
+                            for i in report.incidents),
+            unexplained=dataclasses.replace(report.unexplained,
+                                            samples=tuple(self.evidence(e) for e in report.unexplained.samples),
+                                            templates=tuple(self.template(t) for t in report.unexplained.templates)),
+            inputs=tuple(dataclasses.replace(i, path=self.text(i.path)) for i in report.inputs),
+            warnings=tuple(self.text(w) for w in report.warnings),
+            errors=tuple(self.text(e) for e in report.errors),
         )
 
 
-def _report_strings(report: Report) -> Iterator[str]:
-    yield from report.warnings
-    yield from report.errors
-    yield from (i.path for i in report.inputs)
-    for e in report.unexplained.samples:
-        yield e.path
-        yield e.text
-    for f in (*report.findings, *(fact for inc in report.incidents for fact in inc.facts)):
-        yield f.message
-        yield from f.variables.values()
-        for e in f.evidence:
-            yield e.path
-            yield e.text
-            yield from e.context
+def redact_text(text: str) -> str:
+    """The text with every known secret shape replaced by `[REDACTED]` (one call, no state kept)."""
+    return Redactor().text(text)
 
 
-def redact_report(report: Report) -> Report:
-    """A copy of the report with secrets masked in messages, captured variables, evidence and warnings."""
-    secrets: set[str] = set()
-    for text in _report_strings(report):
-        secrets |= find_secrets(text)
-    r = _Redactor(secrets)
-    return dataclasses.replace(
-        report,
-        findings=tuple(r.finding(f) for f in report.findings),
-        incidents=tuple(dataclasses.replace(i, facts=tuple(r.finding(f) for f in i.facts)) for i in report.incidents),
-        unexplained=dataclasses.replace(report.unexplained,
-                                        samples=tuple(r.evidence(e) for e in report.unexplained.samples)),
-        inputs=tuple(dataclasses.replace(i, path=r.text(i.path)) for i in report.inputs),
-        warnings=tuple(r.text(w) for w in report.warnings),
-        errors=tuple(r.text(e) for e in report.errors),
-    )
+def find_secrets(text: str) -> set[str]:
+    """The secret values (without their prefix or name) that redact_text would mask in text."""
+    found: set[str] = set()
+    for part in text.split("\n"):
+        _mask_line(part, found)
+    return found
+
+
+def redact_record(record: dict[str, Any], redactor: Redactor) -> dict[str, Any]:
+    """A `logsleuth parse` record (model.record_dict) with its strings masked; the message is a line of its log."""
+    out = dict(record)
+    out["message"] = redactor.line(record["message"])
+    for key in ("host", "ident", "unit", "section"):
+        if isinstance(record.get(key), str):
+            out[key] = redactor.text(record[key])
+    out["fields"] = {k: _field(redactor, k, v) for k, v in record["fields"].items()}
+    out["origin"] = {**record["origin"], "path": redactor.text(record["origin"]["path"])}
+    return out
+
+
+def _field(redactor: Redactor, name: str, value: Any) -> Any:
+    if isinstance(value, str):
+        return redactor.variable(name, value)
+    if isinstance(value, list):
+        return [_field(redactor, name, v) for v in value]
+    return value
+
+
+def redact_report(report: Report, redactor: Redactor | None = None) -> Report:
+    """A copy of the report with every secret masked; a secret seen anywhere in it is masked everywhere.
+
+    Pass the same `redactor` to reports rendered one after another (`--live` alerts) so a value
+    masked in one stays masked in the next.
+    """
+    if redactor is None and _LAST and _LAST[0][0] is report:
+        return _LAST[0][1]  # the same (immutable) report rendered in several formats
+    r = redactor or Redactor()
+    if not r._stream:
+        r.report(report)  # first pass: learn every secret the report holds, wherever it is
+    out = r.report(report)
+    if redactor is None:
+        _LAST[:] = [(report, out)]
+    return out
+
+
+_LAST: list[tuple[Report, Report]] = []
+
