@@ -1,0 +1,296 @@
+"""Stage 2 on several cores across inputs: files and archive members read and matched in forked
+workers, their events handed back in input order.
+
+The workers do what costs (decompressing, parsing, the scanner); the parent feeds their events to
+the one correlator and collector in the order a single process reads the inputs, so `-j N` gives
+the same report as `-j 1`: counts, first/last seen, fingerprints, evidence order, incidents and
+the order of warnings (the ones found while listing inputs are replayed at the input they came
+before). Windows and sequences therefore run per host in event-time order across rotation
+boundaries (`syslog.2.gz`, `syslog.1`, `syslog`, ordered by read/inputs.py) exactly as before.
+
+One thing a worker cannot know is which failures earlier inputs left waiting for a recovery line:
+it matches each input with no failure armed, and the parent, when failures are armed, looks for
+their first recovery in that input itself (Engine.recoveries) and merges those hits in line order.
+Big plain files, the journal, stdin and pipes stay in the parent (parallel.py splits a big file).
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Iterator
+
+from logsleuth.errors import Diagnostics, InputError, Location
+from logsleuth.match import parallel
+from logsleuth.match.engine import MAIN, RECOVER, Engine, Event, Hit, Hits, Tick
+from logsleuth.read import inputs
+from logsleuth.read.decompress import compression
+from logsleuth.read.formats import get as get_format
+from logsleuth.read.formats.base import ParseContext
+
+_FANNED = frozenset({"file", "member"})
+_STATE_KEYS = ("warnings", "clock.how")  # what the pipeline and `-v` read from an input's ctx.state
+
+# Set in the parent before forking; workers inherit them (compiled rules and tar member openers
+# do not pickle).
+_engine: Engine | None = None
+_inputs: list[inputs.Input] = []
+_read: inputs.ReadOptions | None = None
+
+
+@dataclass
+class Matched(inputs.Opened):
+    """An input a worker has read and matched: its summary, and its events, ready for the correlator."""
+
+    events: list[Event] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Result:
+    opened: tuple[str, str, str, int, int, bool] | None  # name, format, reason, lines, bytes, has_content
+    state: dict[str, Any]
+    events: list[tuple[Any, ...]]
+    warnings: list[str]
+    errors: list[tuple[str, Location | None, bool]]  # InputError does not pickle with its location
+    truncated: int
+
+
+def wanted(jobs: int, live: bool) -> bool:
+    """Whether to fan inputs out: several jobs, not a live stream, and a platform that forks."""
+    return jobs > 1 and not live and "fork" in multiprocessing.get_all_start_methods()
+
+
+# A file's modification time is at or after its last entry's time, give or take a host's clock
+# or a zone-less format read in the wrong zone: a day of slack covers both.
+_MTIME_SLACK = timedelta(days=1)
+_FIRST_RECORDS = 50  # how far to look for the first timestamp of a file
+
+
+def outside(inp: inputs.Input, read: inputs.ReadOptions, since: datetime | None, until: datetime | None) -> bool:
+    """Whether a file holds nothing in [since, until): last written well before `since`, or its first
+    dated entry at or after `until`. Cheap: a stat, and the file's first lines (one block, even compressed)."""
+    if inp.kind != "file" or inp.path is None:
+        return False
+    try:
+        mtime = datetime.fromtimestamp(os.stat(inp.path).st_mtime, timezone.utc)
+    except OSError:
+        return False  # opening it reports why
+    if since is not None and mtime < since - _MTIME_SLACK:
+        return True
+    if until is None:
+        return False
+    first = _first_time(inp, read)
+    return first is not None and first >= until
+
+
+def _first_time(inp: inputs.Input, read: inputs.ReadOptions) -> datetime | None:
+    one = inputs.open_input(inp, read, Diagnostics())
+    if one is None:
+        return None
+    for n, record in enumerate(inputs.records(one)):
+        if record.ts is not None:
+            return record.ts
+        if n >= _FIRST_RECORDS:
+            break
+    return None
+
+
+def _fanned(inp: inputs.Input) -> bool:
+    """Inputs a worker reads: members, and files that are not big plain ones (parallel.py's)."""
+    if inp.kind not in _FANNED:
+        return False
+    if inp.kind == "member":
+        return True
+    path = inp.path or inp.name
+    try:
+        if os.path.getsize(path) < parallel.MIN_SIZE:
+            return True
+        with open(path, "rb") as fh:
+            return compression(fh.read(6)) is not None
+    except OSError:
+        return False  # opened in the parent, which reports why
+
+
+def opened(paths: list[str], engine: Engine, read: inputs.ReadOptions, diag: Diagnostics, jobs: int,
+           since: datetime | None = None,
+           until: datetime | None = None) -> Iterator[tuple[inputs.Input | None, inputs.Opened]]:
+    """(Input, Opened) pairs in input order, as pipeline.analyze_opened takes them; a Matched is done.
+
+    Files wholly outside [since, until) are not read at all (see `outside`); a warning counts them.
+    """
+    listing = Diagnostics()
+    listed: list[tuple[inputs.Input, tuple[int, int, int]]] = []
+    skipped = 0
+    for inp in inputs.expand(paths, read, listing):
+        if (since or until) and outside(inp, read, since, until):
+            skipped += 1
+            continue
+        listed.append((inp, (len(listing.input_errors), len(listing.warnings), listing.truncated_lines)))
+    if skipped:
+        diag.warn(f"{skipped} file{'s' if skipped != 1 else ''} not read: wholly outside --since/--until "
+                  "(last written more than a day before --since, or first entry at or after --until)")
+    fanned = [i for i, (inp, _) in enumerate(listed) if _fanned(inp)] if jobs > 1 else []
+    replayed = [0, 0, 0]
+
+    def replay(upto: tuple[int, int, int]) -> None:
+        diag.input_errors.extend(listing.input_errors[replayed[0]:upto[0]])
+        diag.warnings.extend(listing.warnings[replayed[1]:upto[1]])
+        diag.truncated_lines += upto[2] - replayed[2]
+        replayed[:] = upto
+
+    if len(fanned) < 2:
+        for inp, upto in listed:
+            replay(upto)
+            one = inputs.open_input(inp, read, diag)
+            if one is not None:
+                yield inp, one
+        replay((len(listing.input_errors), len(listing.warnings), listing.truncated_lines))
+        return
+    with _pool(engine, [inp for inp, _ in listed], read, jobs) as pool:
+        results = pool.imap(_work, fanned)
+        armed: dict[str, set[str | None]] = {}
+        todo = set(fanned)
+        for index, (inp, upto) in enumerate(listed):
+            replay(upto)
+            if index in todo:
+                matched = _matched(next(results), inp, engine, read, diag, armed)
+                if matched is not None:
+                    yield inp, matched
+                continue
+            # Read here by the parent's engine: it starts from the failures the workers' inputs
+            # left armed, and what it leaves armed goes on to the next worker's input.
+            engine._armed = {rule: set(hosts) for rule, hosts in armed.items() if hosts}
+            engine._armed_rules = set(engine._armed)
+            here = inputs.open_input(inp, read, diag)
+            if here is not None:
+                yield inp, here  # the pipeline matches it before asking for the next input
+            armed.clear()
+            armed.update({rule: set(hosts) for rule, hosts in engine._armed.items()})
+    replay((len(listing.input_errors), len(listing.warnings), listing.truncated_lines))
+
+
+class _pool:
+    """A fork Pool whose workers inherit the engine and the input list, closed on exit."""
+
+    def __init__(self, engine: Engine, listed: list[inputs.Input], read: inputs.ReadOptions, jobs: int) -> None:
+        global _engine, _inputs, _read
+        _engine, _inputs, _read = engine, listed, read
+        ctx = multiprocessing.get_context("fork")
+        # A signal handled while the main thread forks would run inside fork's at-fork hooks.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            self.pool = ctx.Pool(jobs, initializer=_init_worker)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    def __enter__(self) -> Any:
+        return self.pool
+
+    def __exit__(self, *exc: object) -> None:
+        global _engine, _inputs, _read
+        self.pool.terminate()  # an interrupted scan does not wait for the inputs after it
+        self.pool.join()
+        _engine, _inputs, _read = None, [], None
+
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _init_worker() -> None:
+    # Ctrl-C is the parent's: it reports what was read; Pool.terminate's SIGTERM ends a worker quietly.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+def _work(index: int) -> _Result:
+    engine, read = _engine, _read
+    assert engine is not None and read is not None, "workers are forked from a parent that set them"
+    engine._armed, engine._armed_rules = {}, set()  # each input starts with no failure armed (see above)
+    diag = Diagnostics()
+    one = inputs.open_input(_inputs[index], read, diag)
+    events: list[tuple[Any, ...]] = []
+    summary = None
+    state: dict[str, Any] = {}
+    if one is not None:
+        probe_index = {id(p): i for i, p in enumerate(engine.probes)}
+        try:
+            for ev in engine.match(one):
+                if isinstance(ev, Tick):
+                    events.append(("t", ev.ts))
+                else:  # one record, sent once, with each hit's probe by index
+                    events.append(("h", ev[0].record, [(probe_index[id(h.probe)], h.captures, h.context) for h in ev]))
+        finally:
+            summary = (one.name, one.format.name, one.reason, one.lines_read, one.bytes_read, one.has_content)
+            state = {k: one.ctx.state[k] for k in _STATE_KEYS if k in one.ctx.state}
+    errors = [(e.message, e.location, e.partial) for e in diag.input_errors]
+    warnings = diag.warnings + engine.slow  # the worker's engine: its own budget warnings
+    engine.slow.clear()
+    return _Result(summary, state, events, warnings, errors, diag.truncated_lines)
+
+
+def _matched(result: _Result, inp: inputs.Input, engine: Engine, read: inputs.ReadOptions, diag: Diagnostics,
+             armed: dict[str, set[str | None]]) -> Matched | None:
+    diag.warnings.extend(result.warnings)
+    for message, location, partial in result.errors:
+        diag.input_error(InputError(message, location, partial))
+    diag.truncated_lines += result.truncated
+    if result.opened is None:
+        return None
+    name, fmt, reason, lines, size, content = result.opened
+    ctx = ParseContext(name, read.year, read.tz, lines + 1, read.max_line, dict(result.state))
+    events = list(_events(result.events, engine))
+    if any(armed.values()):
+        events = _with_recoveries(events, _recoveries(inp, engine, read, armed))
+    for ev in events:
+        if not isinstance(ev, Tick):
+            _track_armed(armed, ev)
+    return Matched(name, get_format(fmt), reason, ctx, iter(()), None, size, lines, content, events=events)
+
+
+def _events(raw: list[tuple[Any, ...]], engine: Engine) -> Iterator[Event]:
+    probes = engine.probes
+    for event in raw:
+        if event[0] == "t":
+            yield Tick(event[1])
+        else:
+            _, record, hits = event
+            yield tuple(Hit(probes[i], record, captures, context) for i, captures, context in hits)
+
+
+def _recoveries(inp: inputs.Input, engine: Engine, read: inputs.ReadOptions,
+                armed: dict[str, set[str | None]]) -> list[Hits]:
+    """The first recovery, in `inp`, of each failure armed before it (read again, in the parent)."""
+    again = inputs.open_input(inp, read, Diagnostics())
+    return list(engine.recoveries(again, armed)) if again is not None else []
+
+
+def _with_recoveries(events: list[Event], found: list[Hits]) -> list[Event]:
+    """`events` with the recovery hits merged in by line; a line already there gains only new probes."""
+    if not found:
+        return events
+    by_line = {hits[0].record.origin.line: hits for hits in found}
+    out: list[Event] = []
+    for ev in events:
+        if not isinstance(ev, Tick):
+            line = ev[0].record.origin.line
+            for early in sorted(k for k in by_line if k < line):
+                out.append(by_line.pop(early))
+            extra = by_line.pop(line, None)
+            if extra is not None:
+                have = {id(h.probe) for h in ev}
+                ev = (*ev, *(h for h in extra if id(h.probe) not in have))
+        out.append(ev)
+    out.extend(by_line[k] for k in sorted(by_line))
+    return out
+
+
+def _track_armed(armed: dict[str, set[str | None]], hits: Iterable[Hit]) -> None:
+    """Engine.evaluate's bookkeeping, replayed in the parent over every input's hits in order."""
+    for h in hits:
+        if h.probe.role == MAIN and h.rule.recovered_by is not None:
+            armed.setdefault(h.rule.id, set()).add(h.record.host)
+        elif h.probe.role == RECOVER:
+            armed.get(h.rule.id, set()).discard(h.record.host)
