@@ -53,7 +53,9 @@ class Run:
 
 
 def cli(*args: str, cwd: Path | None = None, stdin: bytes | None = None, timeout: float = 60) -> Run:
-    """The real CLI as a child; its own peak RSS from wait4 (not the children's maximum so far)."""
+    """The real CLI as a child, and its own peak RSS: the high-water mark of its own address space
+    (VmHWM, polled), since wait4's ru_maxrss also counts the pytest process the child was forked
+    from, which is hundreds of MiB late in a full run."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.monotonic()
         proc = subprocess.Popen([sys.executable, "-m", "logsleuth", *args], cwd=cwd, stdout=out, stderr=err,
@@ -63,7 +65,9 @@ def cli(*args: str, cwd: Path | None = None, stdin: bytes | None = None, timeout
             proc.stdin.write(stdin)
             proc.stdin.close()
         deadline = start + timeout
+        peak_kib = 0
         while True:
+            peak_kib = max(peak_kib, _hwm_kib(proc.pid))
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
@@ -76,7 +80,18 @@ def cli(*args: str, cwd: Path | None = None, stdin: bytes | None = None, timeout
         seconds = time.monotonic() - start
         out.seek(0)
         err.seek(0)
-        return Run(proc.returncode, out.read(), err.read().decode(), seconds, usage.ru_maxrss / 1024)
+        return Run(proc.returncode, out.read(), err.read().decode(), seconds, peak_kib / 1024)
+
+
+def _hwm_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:  # exited between the poll and the read
+        pass
+    return 0
 
 
 @pytest.fixture

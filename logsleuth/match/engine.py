@@ -8,6 +8,8 @@ parsed records' messages. Probes without literals run on every record.
 """
 from __future__ import annotations
 
+import signal
+import threading
 from bisect import bisect_right
 from itertools import accumulate
 from dataclasses import dataclass, field
@@ -30,6 +32,10 @@ MAIN, FOLLOW = "main", "follow"
 RECOVER, SIGNAL = "recover", "signal"
 RULE_ROLES = frozenset({MAIN, FOLLOW})
 _BATCH = 2048  # records per message block on the parsed path
+# Seconds one probe may spend on one record. `rules lint` rejects the known catastrophic regex
+# shapes, but a user rule it cannot prove linear may still meet the one line that makes it
+# exponential: that record is given up for that rule, with a warning, and the scan goes on.
+RECORD_BUDGET = 2.0
 _MAX_CARRY = 8 << 20
 
 
@@ -127,6 +133,8 @@ class Engine:
         self.recovery_scanner = make_scanner(self.literals[self._first_recover:], backend)
         self._accept_cache: dict[frozenset[str], frozenset[int]] = {}
         self._recovery_only = False  # inside recoveries(): only recovery probes are looked for
+        self.budget = RECORD_BUDGET if hasattr(signal, "setitimer") else 0.0
+        self.slow: list[str] = []  # warnings: records a probe was given up on (RECORD_BUDGET)
         self.needs_clock = any(r.correlation and r.correlation.not_followed_by for r in self.rules)
         self._superseded = {r.id: {s for s in r.supersedes} for r in self.rules}
         self._max_context = max((r.correlation.context_lines for r in self.rules if r.correlation), default=0)
@@ -140,24 +148,47 @@ class Engine:
     def evaluate(self, record: Record, probes: Iterable[Probe]) -> list[Hit]:
         """Run `probes` on one record; a generic or superseded rule gives way to a specific one."""
         hits: list[Hit] = []
-        for p in probes:
-            if p.role == RECOVER and record.host not in self._armed.get(p.rule.id, ()):
-                continue
-            caps: dict[str, str] = {}
-            if p.expr.predicate(record, caps):
-                hits.append(Hit(p, record, caps))
-                if p.role == MAIN and p.rule.recovered_by is not None:
-                    self._armed.setdefault(p.rule.id, set()).add(record.host)
-                    self._armed_rules.add(p.rule.id)
-                elif p.role == RECOVER:
-                    # Only the first recovery after a failure matters (when it came back).
-                    hosts = self._armed[p.rule.id]
-                    hosts.discard(record.host)
-                    if not hosts:
-                        self._armed_rules.discard(p.rule.id)
+        timed = self.budget > 0 and threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGALRM, _over_budget) if timed else None
+        try:
+            for p in probes:
+                if p.role == RECOVER and record.host not in self._armed.get(p.rule.id, ()):
+                    continue
+                caps: dict[str, str] = {}
+                if self._accepts(p, record, caps, timed):
+                    self._hit(hits, p, record, caps)
+        finally:
+            if timed:
+                signal.signal(signal.SIGALRM, previous)
         if len(hits) > 1:
             hits = self._resolve(hits)
         return hits
+
+    def _accepts(self, p: Probe, record: Record, caps: dict[str, str], timed: bool) -> bool:
+        if not timed:
+            return p.expr.predicate(record, caps)
+        signal.setitimer(signal.ITIMER_REAL, self.budget)
+        try:
+            return p.expr.predicate(record, caps)
+        except _OverBudget:
+            where = f"{record.origin.path}:{record.origin.line}" if record.origin else "a record"
+            self.slow.append(f"{where}: rule {p.rule.id!r} took over {self.budget:g} s on this record and was "
+                             "given up there (a regex that is catastrophic on this line? see `rules lint`)")
+            return False
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def _hit(self, hits: list[Hit], p: Probe, record: Record, caps: dict[str, str]) -> None:
+        hits.append(Hit(p, record, caps))
+        if p.role == MAIN and p.rule.recovered_by is not None:
+            self._armed.setdefault(p.rule.id, set()).add(record.host)
+            self._armed_rules.add(p.rule.id)
+        elif p.role == RECOVER:
+            # Only the first recovery after a failure matters (when it came back).
+            hosts = self._armed[p.rule.id]
+            hosts.discard(record.host)
+            if not hosts:
+                self._armed_rules.discard(p.rule.id)
 
     def _resolve(self, hits: list[Hit]) -> list[Hit]:
         main = [h for h in hits if h.probe.role == MAIN]
@@ -205,6 +236,13 @@ class Engine:
                 yield from self._match_messages(opened)
                 return
         yield from self.match_records(records(opened))
+
+    def forget_failures(self) -> None:
+        """Start an input afresh: no failure is waiting for its recovery. A worker that matches
+        several ranges or files in turn calls this before each (the parent carries what matters
+        across them, `recoveries`)."""
+        self._armed.clear()
+        self._armed_rules.clear()
 
     def recoveries(self, opened: Opened, armed: dict[str, set[str | None]]) -> Iterator[Hits]:
         """The recoveries, in `opened`, of failures seen before it: the first recovery hit of each
@@ -347,7 +385,9 @@ class Engine:
             if chunk:
                 newlines = carry_lines + opened.lines_read - before - held_lines
                 for ev in self._match_chunk(chunk, first + before - carry_lines, opened, newlines):
-                    if not isinstance(ev, Tick):
+                    # A followed stream (live) may pause for hours: a hit is never held back for
+                    # context lines that have not arrived, it goes with what its chunk held.
+                    if not isinstance(ev, Tick) and not self.live:
                         wanting += [h for h in ev if len(h.context) < self._context_lines(h)]
                     if wanting or held:
                         held.append(ev)
@@ -507,6 +547,14 @@ class _Recovery:
                 self.pending = (head, line_end, {i + first for i in ids})
                 return head, self.pending[2]
             start = line_end + 1  # part of an entry already evaluated
+
+class _OverBudget(Exception):
+    """Raised by the SIGALRM handler inside a probe that ran past RECORD_BUDGET."""
+
+
+def _over_budget(signum: int, frame: Any) -> None:
+    raise _OverBudget
+
 
 def _tick(opened: Opened, lines: list[bytes], lineno: int) -> Iterator[Tick]:
     if not lines:

@@ -208,7 +208,7 @@ def _init_worker() -> None:
 def _work(index: int) -> _Result:
     engine, read = _engine, _read
     assert engine is not None and read is not None, "workers are forked from a parent that set them"
-    engine._armed, engine._armed_rules = {}, set()  # each input starts with no failure armed (see above)
+    engine.forget_failures()  # each input starts with no failure armed (see above)
     diag = Diagnostics()
     one = inputs.open_input(_inputs[index], read, diag)
     events: list[tuple[Any, ...]] = []

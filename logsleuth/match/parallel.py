@@ -205,6 +205,7 @@ def _work(part: tuple[str, str, inputs.ReadOptions, int, int, int]) -> _Result:
     engine = _engine
     assert engine is not None, "workers are forked from a parent that set the engine"
     index = {id(p): i for i, p in enumerate(engine.probes)}
+    engine.forget_failures()  # this pool process may have matched another range before
     diag = Diagnostics()
     opened = inputs.open_range(path, fmt_name, start, end, opts, diag, fd)
     events: list[tuple[Any, ...]] = []
@@ -214,4 +215,7 @@ def _work(part: tuple[str, str, inputs.ReadOptions, int, int, int]) -> _Result:
         else:  # one record, sent once, with each hit's probe by index (closures do not pickle)
             events.append(("h", ev[0].record, [(index[id(h.probe)], h.captures, h.context) for h in ev]))
     errors = [(e.message, e.partial) for e in diag.input_errors]
-    return _Result(events, opened.lines_read, opened.bytes_read, diag.truncated_lines, diag.warnings, errors)
+    # Budget warnings name the line within this range: the byte range says where it starts.
+    slow = [f"{w} (in bytes {start}-{end})" for w in engine.slow]
+    engine.slow.clear()
+    return _Result(events, opened.lines_read, opened.bytes_read, diag.truncated_lines, diag.warnings + slow, errors)

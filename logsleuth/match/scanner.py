@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 Candidate = tuple[int, int, frozenset[int]]
 # python: pyahocorasick when installed (the `fast` extra), else stdlib; stdlib: bytes.find only.
@@ -270,7 +270,9 @@ class HyperscanScanner:
             return False
 
         try:
-            self.db.scan(memoryview(block)[start:], match_event_handler=on_match)
+            # A view, not a slice: no copy of the block's tail per search (the stubs say bytes only).
+            view: Any = memoryview(block)[start:]
+            self.db.scan(view, match_event_handler=on_match)
         except hyperscan.ScanTerminated:
             pass
         if not found:
