@@ -67,6 +67,7 @@ def rule_regexes(logsleuth: str) -> tuple[list[tuple[str, str]], str]:
     if res.ok:
         data = json.loads(res.stdout)
         items = data["rules"] if isinstance(data, dict) else data
+        items = [item for item in items if item.get("input", "logs") == "logs"]  # config.toml rules read no log lines
         out = [(rx["pattern"], _flags(rx.get("flags", ""))) for item in items for rx in item.get("regexes", [])]
         return out, f"{len(items)} rules from `logsleuth rules list --format json`"
     return _scrape_yaml(), f"`rules list` unavailable ({res.error}); regexes scraped from rules/**/*.yaml"

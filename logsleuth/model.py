@@ -153,11 +153,32 @@ class Incident:
 
 
 @dataclass(frozen=True, slots=True)
+class ErrorTemplate:
+    """Error lines no rule recognised that share one shape (findings/templates.py): `<*>` and `<NUM>`-style holes.
+
+    """
+
+    id: str
+    template: str
+    count: int
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    hosts: tuple[str, ...] = ()
+    units: tuple[str, ...] = ()
+    examples: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Unexplained:
-    """Error lines no rule recognised: how many, and the first few (path, line, text)."""
+    """Error lines no rule recognised: how many, the first few (path, line, text), and their templates.
+
+    `dropped` counts the lines whose template was evicted when the miner's cap was reached.
+    """
 
     count: int = 0
     samples: tuple[Evidence, ...] = ()
+    templates: tuple[ErrorTemplate, ...] = ()
+    dropped: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +195,28 @@ class InputSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class Spread:
+    """Rule matches counted over the whole scan for the cross-file summary (report/summary.py).
+
+    `by_host` holds `(host, category, count)`, `by_hour` `(YYYY-MM-DDTHH in UTC, category, count)`;
+    `untimed` counts the matches whose entry had no time, which no timeline can place.
+    """
+
+    by_host: tuple[tuple[str, str, int], ...] = ()
+    by_hour: tuple[tuple[str, str, int], ...] = ()
+    untimed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class InputProblem:
+    """One input that could not be read in full: where, what went wrong, and whether what came before was kept."""
+
+    path: str
+    message: str
+    partial: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """Everything a renderer needs: findings sorted most severe first, the rules that ran, inputs, problems."""
 
@@ -187,6 +230,10 @@ class Report:
     generated_at: datetime | None = None
     incidents: tuple[Incident, ...] = ()
     unexplained: Unexplained = Unexplained()
+    # With `scan --baseline`: the fingerprints and template ids the baseline knows (findings/baseline.py).
+    known: frozenset[str] | None = None
+    spread: Spread = Spread()  # matches by host and by hour across every input (report/summary.py)
+    problems: tuple[InputProblem, ...] = ()  # the inputs with problems, also in errors/warnings
 
     @property
     def empty(self) -> bool:

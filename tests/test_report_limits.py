@@ -61,7 +61,7 @@ def test_a_huge_repeat_is_refused_before_it_is_built(tmp_path):
     status, err, seconds, rss = _cli(tmp_path, "{{ 'x' * 10**10 }}\n")
     assert status == 2 and "Traceback" not in err
     assert "t.j2:1: template error: a value of 10,000,000,000 items is over the limit" in err
-    assert seconds < 15 and rss < MEMORY_CEILING // 4
+    assert seconds < 15 and rss < MEMORY_CEILING // 2  # the scan's own baseline, far from 10 GB
 
 
 @pytest.mark.parametrize("source, message", [

@@ -77,7 +77,7 @@ def _empty() -> Report:
 
 
 EXTENSIONS = {"text": "txt", "markdown": "md", "codequality": "json", "json": "json", "ndjson": "ndjson",
-              "junit": "xml", "sarif": "sarif.json"}
+              "junit": "xml", "sarif": "sarif.json", "html": "html"}
 
 
 def _snapshot_extension(ext: str) -> type[SingleFileSnapshotExtension]:
@@ -95,14 +95,16 @@ def _cq_path_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_snapshot(fmt, snapshot, monkeypatch, tmp_path):
     _cq_path_env(monkeypatch, tmp_path)
-    out = render(_report(), fmt, options=RenderOptions())
+    # SARIF's originalUriBaseIds name the project directory: here a temporary one.
+    out = render(_report(), fmt, options=RenderOptions()).replace(str(tmp_path), "/builds/group/project")
     assert out == snapshot(extension_class=_snapshot_extension(EXTENSIONS[fmt]))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_snapshot_empty(fmt, snapshot, monkeypatch, tmp_path):
     _cq_path_env(monkeypatch, tmp_path)
-    out = render(_empty(), fmt, options=RenderOptions())
+    # SARIF's originalUriBaseIds name the project directory: here a temporary one.
+    out = render(_empty(), fmt, options=RenderOptions()).replace(str(tmp_path), "/builds/group/project")
     assert out == snapshot(extension_class=_snapshot_extension(EXTENSIONS[fmt]))
 
 
@@ -151,9 +153,9 @@ def test_codequality_matches_gitlab_requirements(monkeypatch, tmp_path):
     assert [i["check_name"] for i in items] == ["runner-token-invalid", "network-timeout", "oom-kill"]
     assert [i["severity"] for i in items] == ["critical", "major", "minor"]
     assert [i["location"] for i in items] == [
-        {"path": "logs/runner.log", "lines": {"begin": 10}},
-        {"path": "/var/log/syslog", "lines": {"begin": 3}},
-        {"path": "logs.tgz!builds/job 7.log", "lines": {"begin": 120}},
+        {"path": "logs/runner.log", "lines": {"begin": 10, "end": 10}},
+        {"path": "/var/log/syslog", "lines": {"begin": 3, "end": 3}},
+        {"path": "logs.tgz!builds/job 7.log", "lines": {"begin": 120, "end": 120}},
     ]
     assert len({i["fingerprint"] for i in items}) == len(items)
 
@@ -187,8 +189,8 @@ def test_codequality_path_relative_to_project_or_overridden(monkeypatch, tmp_pat
     assert relative["location"]["path"] == "ci/runner.log"
     forced = json.loads(render(report, "codequality", options=RenderOptions(cq_path=".gitlab-ci.yml")))[0]
     assert forced["location"]["path"] == ".gitlab-ci.yml"
-    # The path is part of the fingerprint: the same failure in another file is another entry.
-    assert forced["fingerprint"] != relative["fingerprint"]
+    # The path is not part of the fingerprint: renaming a log does not make its findings "new".
+    assert forced["fingerprint"] == relative["fingerprint"]
 
 
 def test_codequality_same_finding_twice_still_gets_unique_fingerprints():
@@ -233,11 +235,13 @@ def test_sarif_result_details():
     token, net, oom = run["results"]
     assert (token["level"], net["level"], oom["level"]) == ("error", "error", "warning")
     assert token["ruleIndex"] == 0 and oom["ruleIndex"] == 2
-    assert token["partialFingerprints"] == {"logsleuth/v1": "1" * 64, "logsleuth/incident/v1": "1" * 64}
+    assert token["partialFingerprints"] == {"logsleuth/v1": "1" * 64, "logsleuth/incident/v1": "1" * 64,
+                                            "primaryLocationLineHash": token["partialFingerprints"]["primaryLocationLineHash"]}
     location = token["locations"][0]["physicalLocation"]
     assert location["artifactLocation"]["uri"] == "logs/runner.log"
     assert location["region"]["startLine"] == 10
-    assert net["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "file:///var/log/syslog"
+    # Outside the project: a relative URI against the ROOT base, not a file:// URI.
+    assert net["locations"][0]["physicalLocation"]["artifactLocation"] == {"uri": "var/log/syslog", "uriBaseId": "ROOT"}
     assert oom["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "logs.tgz"
 
 
@@ -339,7 +343,10 @@ def test_markdown_is_capped_at_whole_findings():
     out = render(_report(), "markdown", options=RenderOptions(max_chars=cap))
     assert len(out) <= cap
     assert out.count("<details>") == out.count("</details>") == 1
-    assert "**Report truncated:** 2 more incidents not shown" in out
+    assert "**Report truncated:** the details of 2 more incidents are not shown (their rows are in the table)" in out
+    # Every incident keeps its table row; only the details are cut.
+    assert [line for line in out.splitlines() if line.startswith("| ")] == \
+        [line for line in full.splitlines() if line.startswith("| ")]
     assert out.startswith(":x: **logsleuth: 3 incidents**")  # the verdict still counts every incident
 
 
@@ -465,5 +472,5 @@ def test_template_file_may_define_a_format_of_its_own(tmp_path):
 def test_missing_template_and_unknown_format(tmp_path):
     with pytest.raises(LogsleuthError, match="template not found"):
         render(_report(), "text", options=RenderOptions(template=str(tmp_path / "absent.j2")))
-    with pytest.raises(LogsleuthError, match="unknown report format 'html'"):
-        render(_report(), "html", options=RenderOptions())
+    with pytest.raises(LogsleuthError, match="unknown report format 'pdf'"):
+        render(_report(), "pdf", options=RenderOptions())

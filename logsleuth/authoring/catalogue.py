@@ -20,6 +20,7 @@ def rule_dict(rule: Rule) -> dict[str, Any]:
     info = rule.info
     return {
         "id": info.id, "title": info.title, "severity": info.severity, "category": info.category,
+        "input": rule.input,  # `logs`, or `config`: a rule over config.toml records (read/config_toml.py)
         "tags": list(info.tags), "match": rule.expr.text.strip(), "message": rule.message,
         "literals": sorted(lit.decode("utf-8", "replace") for lit in rule.expr.literals or ()),
         "regexes": [{"pattern": rx.pattern, "flags": "".join(c for c, bit in _REGEX_FLAGS if rx.flags & bit)}

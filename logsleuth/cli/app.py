@@ -44,9 +44,38 @@ def input_options(func: Any) -> Any:
         click.option("--include", multiple=True, metavar="GLOB", help="In directories, read only matching files."),
         click.option("--exclude", multiple=True, metavar="GLOB", help="In directories, skip matching files."),
         click.option("-v", "--verbose", count=True, help="Say which format was detected and why; more detail."),
+        # Not a parameter of each command: read_options picks it up from the click context.
+        click.option("--encoding", metavar="NAME", expose_value=False, callback=_encoding,
+                     help="Read inputs as text in this encoding (e.g. latin-1, utf-16le); default: UTF-8, "
+                          "or UTF-16 when a byte-order mark says so."),
+        click.option("--max-inflate", metavar="SIZE", expose_value=False, callback=_max_inflate,
+                     help="A compressed input may inflate past SIZE (default 1G) only while it stays "
+                          "under 100x its compressed size; beyond, it is read in part (a decompression bomb)."),
     ]):
         func = opt(func)
     return func
+
+
+def _encoding(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        import codecs
+
+        try:
+            codecs.getincrementaldecoder(value)
+        except LookupError:
+            raise click.BadParameter(f"unknown encoding {value!r}", param_hint="--encoding") from None
+        ctx.meta["logsleuth.encoding"] = value
+
+
+_SIZE = re.compile(r"(\d+)([KMG]?)i?B?", re.IGNORECASE)
+
+
+def _max_inflate(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        m = _SIZE.fullmatch(value.strip())
+        if not m or int(m.group(1)) == 0:
+            raise click.BadParameter(f"{value!r} is not a size such as 512M or 2G", param_hint="--max-inflate")
+        ctx.meta["logsleuth.max_inflate"] = int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2).upper()]
 
 
 def read_options(input_format: str | None, year: int | None, tz: str | None,
@@ -57,8 +86,15 @@ def read_options(input_format: str | None, year: int | None, tz: str | None,
     if input_format and input_format not in formats.FORMATS:
         names = ", ".join(sorted(formats.FORMATS))
         raise click.BadParameter(f"unknown format {input_format!r}; known: {names}", param_hint="--input-format")
+    ctx = click.get_current_context(silent=True)
+    meta = ctx.meta if ctx is not None else {}
+    extra: dict[str, Any] = {"encoding": meta.get("logsleuth.encoding")}
+    if "logsleuth.max_inflate" in meta:
+        from logsleuth.read.decompress import Budget
+
+        extra["budget"] = Budget(floor=meta["logsleuth.max_inflate"])
     return ReadOptions(input_format=input_format, year=year, tz=_tz(tz),
-                       include=tuple(include), exclude=tuple(exclude))
+                       include=tuple(include), exclude=tuple(exclude), **extra)
 
 
 def report_diagnostics(diag: Diagnostics) -> None:
@@ -72,7 +108,23 @@ def report_diagnostics(diag: Diagnostics) -> None:
 
 def announce(opened: Any) -> None:
     """`-v`: which format an input was read as, and why."""
-    click.echo(f"logsleuth: {opened.name}: format {opened.format.name} ({opened.reason})", err=True)
+    year = opened.ctx.state.get("clock.how")  # formats without years: where the year comes from
+    click.echo(f"logsleuth: {opened.name}: format {opened.format.name} ({opened.reason})"
+               + (f"; year {year}" if year else ""), err=True)
+
+
+def interrupt_on_signals() -> None:
+    """SIGINT and SIGTERM end the input, not the run: the pipeline reports what was read (once; a
+    second signal during the report is ignored, so it is never cut into a traceback)."""
+    import signal
+
+    def stop(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
 
 
 def input_status(diag: Diagnostics) -> int:
@@ -198,7 +250,13 @@ def load_rules(rule_dirs: Sequence[str], no_builtin: bool, only: Sequence[str] =
 
 
 def main() -> NoReturn:
-    """Console entry point: user errors print `path:line:col: message` and exit 2; a closed pipe exits quietly."""
+    """Console entry point: user errors print `path:line:col: message` and exit 2; a closed pipe exits quietly.
+
+    Everything written to stderr goes through the redactor: messages quote paths, URLs and log text.
+    """
+    from logsleuth.cli.output import RedactedStream
+
+    sys.stderr = RedactedStream(sys.stderr)
     try:
         cli.main(standalone_mode=False)
     except LogsleuthError as exc:

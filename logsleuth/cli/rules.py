@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import click
 
 from logsleuth.cli.app import EXIT_FINDINGS, EXIT_OK, cli, load_rules, rule_options
-from logsleuth.errors import LogsleuthError
+from logsleuth.errors import Location, LogsleuthError
 
 
 @cli.group("rules")
@@ -86,7 +86,9 @@ def rules_test(directory: str | None, rule_dirs: tuple[str, ...], no_builtin: bo
                skip: tuple[str, ...]) -> None:
     """Run every rule's examples: each `match` example must fire it, each `no-match` must not."""
     from logsleuth.authoring.examples import run_examples
+    from logsleuth.report.redact import Redactor
 
+    redactor = Redactor()  # an example line may quote a real log's token
     dirs = [*rule_dirs, directory] if directory else list(rule_dirs)
     mine = _rules_under(load_rules(dirs, no_builtin, only, skip), directory)
     passed = failed = 0
@@ -97,9 +99,48 @@ def rules_test(directory: str | None, rule_dirs: tuple[str, ...], no_builtin: bo
         if not results:
             click.echo(f"NONE {rule.id}: no examples")
         for r in bad:
-            click.echo(f"FAIL {rule.id}: {r.kind} example at {r.example.location}: {r.detail}")
+            redactor.lines(r.example.lines)  # learnt as log lines: the detail may quote a bare capture
+            click.echo(redactor.text(f"FAIL {rule.id}: {r.kind} example at {r.example.location}: {r.detail}"))
     click.echo(f"rules: {len(mine)} rule(s), examples: {passed} passed, {failed} failed")
     sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
+
+
+@rules_group.command("suggest")
+@click.argument("template_id")
+@click.argument("inputs", nargs=-1)
+@click.option("--from", "from_report", metavar="REPORT.json",
+              help="Take the template from this JSON report (`scan --format json`) instead of scanning INPUTS.")
+@click.option("-o", "--output-dir", metavar="DIR", help="Write DIR/<rule-id>.yaml (default: print the rule).")
+@rule_options
+def rules_suggest(template_id: str, inputs: tuple[str, ...], from_report: str | None, output_dir: str | None,
+                  rule_dirs: tuple[str, ...], no_builtin: bool, only: tuple[str, ...], skip: tuple[str, ...]) -> None:
+    """Draft a rule from an unrecognised-error template (its id is in the report's "Unrecognised errors")."""
+    from logsleuth.authoring.suggest import check, draft, templates_from
+
+    templates, formats = templates_from(from_report, inputs, lambda: load_rules(rule_dirs, no_builtin, only, skip))
+    chosen = next((t for t in templates if t.id == template_id), None)
+    if chosen is None:
+        raise LogsleuthError(f"no template {template_id!r} in {from_report or 'the scan'} "
+                             f"({len(templates)} template(s): {', '.join(t.id for t in templates[:5])}{' ...' if len(templates) > 5 else ''})")
+    d = draft(chosen, templates, formats)
+    problems = check(d)
+    if problems:  # a bug in the drafting, never the user's: say so rather than write a failing rule
+        raise LogsleuthError(f"the draft for {template_id} does not pass its own examples: {'; '.join(problems)}")
+    if output_dir is None:
+        click.echo(d.text, nl=False)
+    else:
+        path = os.path.join(output_dir, f"{d.rule_id}.yaml")
+        try:
+            os.makedirs(output_dir, exist_ok=True)
+            with open(path, "x", encoding="utf-8") as fh:
+                fh.write(d.text)
+        except FileExistsError:
+            raise LogsleuthError("exists already; not overwritten", Location(path)) from None
+        except OSError as exc:
+            raise LogsleuthError(f"cannot write the rule: {exc.strerror}", Location(path)) from None
+        click.echo(f"{path}: drafted; fill in the `todo`s (logsleuth rules lint {output_dir}), "
+                   f"then logsleuth rules test {output_dir}", err=True)
+    sys.exit(EXIT_OK)
 
 
 @rules_group.command("score")
@@ -130,14 +171,17 @@ def explain(rule_id: str, lines: tuple[str, ...], rule_dirs: tuple[str, ...], no
             only: tuple[str, ...], skip: tuple[str, ...], input_format: str | None) -> None:
     """Why LINES (default: stdin) do or do not match RULE_ID: literals found, each sub-expression's value."""
     from logsleuth.authoring import catalogue
+    from logsleuth.report.redact import Redactor
 
     rule = _find_rule(load_rules(rule_dirs, no_builtin, only, skip, select=False), rule_id)
     texts = list(lines) or [l.rstrip("\n") for l in sys.stdin]
+    redactor = Redactor()  # the lines and the values captured from them are log text
+    redactor.lines(texts)  # learn their secrets as log lines, so a bare capture of one is masked too
     fired = False
     for text in texts:
         out, ok = catalogue.explain(rule, text, input_format)
         fired |= ok
-        click.echo(out, nl=False)
+        click.echo("".join(redactor.line(l) for l in out.splitlines(keepends=True)), nl=False)
     sys.exit(EXIT_OK if fired else EXIT_FINDINGS)
 
 

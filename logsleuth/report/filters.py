@@ -19,7 +19,13 @@ _SEVERITY_STYLE = {"blocker": "red bold", "critical": "red bold", "major": "red"
 # XML 1.0 forbids most C0 controls even as character references; logs do contain them.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _TERM_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f\x9b]")
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#!])")
+# CommonMark's markup characters, plus those GitLab's reference filters act on in plain text:
+# `$` (inline math), `@` (mentions, `@all` notifies a project), `:` (emoji), `%` (milestones),
+# `#`/`!`/`~`/`&` (issues, MRs, labels, epics). GitLab wraps a backslash-escaped character in
+# <span data-escaped-char>, which its reference filters skip (Banzai::Filter::EscapedCharFilter).
+# `@`, `:` and `%` only where a filter could take them (`@name`, `:name:`, `%name`/`%"a b"`),
+# so that `host:443` stays readable in the note's source.
+_MD_SPECIAL = re.compile(r"""[\\`*_\[\]<>|~&#!$]|@(?=[\w.-])|:(?=[\w+-]+:)|%(?=[\w"])""")
 
 
 def iso_utc(ts: datetime | None) -> str | None:
@@ -55,9 +61,14 @@ def _term(value: object) -> str:
     return _TERM_UNSAFE.sub("?", str(value))
 
 
+def md_escape(value: str) -> str:
+    """Every character GFM or a GitLab reference filter could read as markup, backslash-escaped."""
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), value)
+
+
 def _md_text(value: object) -> str:
-    """Inline Markdown text: every character GFM could read as markup is backslash-escaped."""
-    return _MD_SPECIAL.sub(r"\\\1", str(value)).replace("\r", "").replace("\n", "<br>")
+    """Inline Markdown text (log-derived): escaped with md_escape, one line."""
+    return md_escape(str(value)).replace("\r", "").replace("\n", "<br>")
 
 
 def _md_cell(value: object) -> str:

@@ -13,23 +13,38 @@ import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable
 
 from logsleuth import __version__
 from logsleuth.errors import Location, LogsleuthError
-from logsleuth.report.filters import iso_utc
+from logsleuth.report.filters import iso_utc, md_escape
 from logsleuth.model import SEVERITIES, Evidence, Finding, Incident, Report, RuleInfo
 from logsleuth.report.verdict import above, incidents_of, judge
 
 from logsleuth.report.options import RenderOptions
+from logsleuth.report.summary import summarize
+from logsleuth.report.unrecognised import status_of, unrecognised
 
 # Version of logsleuth's own JSON/NDJSON shape (logsleuth/schemas/report.schema.json).
 SCHEMA_VERSION = "1"
+# SARIF tool.driver.informationUri: where people learn about the tool.
+PROJECT_URL = "https://pypi.org/project/logsleuth/"
 _NORMAL_EVIDENCE = 3
 # SARIF has four levels; blocker..major all mean "the job failed because of this".
 _SARIF_LEVELS = {"blocker": "error", "critical": "error", "major": "error", "minor": "warning", "info": "note"}
 _BACKTICKS = re.compile(r"`+")
 _CQ_SEVERITIES = frozenset(SEVERITIES)
+# Code Climate's category vocabulary (its spec's "categories"); a runner that cannot work is a bug risk
+# unless it is about credentials and trust, or about resources running out.
+_CODECLIMATE_CATEGORIES = {
+    "auth-token": "Security", "tls-x509": "Security", "proxy": "Compatibility", "config-toml": "Compatibility",
+    "oom-kill": "Performance", "disk-full": "Performance", "resource-exhaustion": "Performance",
+    "job-timeout": "Performance",
+}
+# SARIF artifact locations are relative URIs resolved against these bases (originalUriBaseIds):
+# the project directory for logs inside it, the file system root for the rest (/var/log/...).
+PROJECT_BASE, ROOT_BASE = "PROJECTROOT", "ROOT"
 
 
 @dataclass(frozen=True)
@@ -59,8 +74,13 @@ class FindingView:
     sarif_level: str
     sarif_uri: str | None
     sarif_rule_index: int
+    sarif_base: str | None = None  # the uriBaseId sarif_uri is relative to; None for stdin
+    job: str = ""  # the CI job whose trace this is, when known (`gitlab pipeline`)
+    place: str = ""  # where the first evidence line was in CI terms (job and section), when known
     diagnosis: str = ""  # the rule's diagnosis and fix with this finding's captured values filled in
     fix: str = ""
+    md_diagnosis: str = ""  # the same for Markdown: values outside code spans escaped for GitLab
+    md_fix: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,6 +105,9 @@ class IncidentView:
     cq_fingerprint: str
     sarif_level: str
     above: bool  # at or above --fail-on: a failure, not a note
+    cq_categories: tuple[str, ...] = ("Bug Risk",)
+    cq_body: str = ""  # Code Quality `content.body`: the diagnosis and the fix, Markdown
+    line_hash: str = ""  # SARIF partialFingerprints.primaryLocationLineHash
 
 
 @dataclass(frozen=True)
@@ -124,6 +147,33 @@ def fill_advice(text: str, variables: Mapping[str, str]) -> str:
     return ADVICE_PLACEHOLDER.sub(value, text) if "{" in text else text
 
 
+_FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
+
+def fill_advice_markdown(text: str, variables: Mapping[str, str]) -> str:
+    """fill_advice for a Markdown note: a value inside a code span or fence stays as it is (code is
+    literal), one in running text is escaped, so `:fire:` or `%v1` from a log stays text in GitLab."""
+    if "{" not in text:
+        return text
+    out, fence = [], ""
+    for line in text.split("\n"):
+        marker = _FENCE_LINE.match(line)
+        if marker and (not fence or marker.group(1).startswith(fence)):
+            fence = "" if fence else marker.group(1)[:3]
+            out.append(line)
+            continue
+        out.append(fill_advice(line, variables) if fence else _fill_line(line, variables))
+    return "\n".join(out)
+
+
+def _fill_line(line: str, variables: Mapping[str, str]) -> str:
+    def value(m: re.Match[str]) -> str:
+        filled = fill_advice(m.group(0), variables)
+        in_code = line.count("`", 0, m.start()) % 2 == 1
+        return filled if in_code or filled == m.group(0) else md_escape(filled)
+    return ADVICE_PLACEHOLDER.sub(value, line)
+
+
 def _fence(lines: tuple[Evidence, ...]) -> str:
     longest = max((len(run) for e in lines for run in _BACKTICKS.findall(_evidence_line(e))), default=0)
     return "`" * max(3, longest + 1)
@@ -148,24 +198,56 @@ def _project_path(path: str, options: RenderOptions) -> str:
     return (relative + sep + inner).replace(os.sep, "/")
 
 
-def _sarif_uri(path: str) -> str | None:
+def _project_dir() -> str:
+    return os.path.abspath(os.environ.get("CI_PROJECT_DIR") or os.getcwd())
+
+
+def _sarif_location(path: str) -> tuple[str, str | None]:
+    """A result's artifact URI and its uriBaseId: relative to the project, else to `/`; stdin is `stdin`.
+
+    GitHub code scanning rejects results without a location, and GitLab's SARIF ingestion fails a
+    scan when most lack one, so even stdin gets one.
+    """
     if path.startswith("<"):
-        return None
-    outer = path.partition("!")[0]
-    quoted = urllib.parse.quote(outer.replace(os.sep, "/"))
-    return "file://" + quoted if os.path.isabs(outer) else quoted
+        return "stdin", None
+    outer = os.path.abspath(path.partition("!")[0])  # an archive member: the archive is the artifact
+    relative = os.path.relpath(outer, _project_dir())
+    if relative.startswith(".."):
+        return urllib.parse.quote(outer.replace(os.sep, "/").lstrip("/")), ROOT_BASE
+    return urllib.parse.quote(relative.replace(os.sep, "/")), PROJECT_BASE
 
 
-def _cq_fingerprint(finding: Finding, path: str) -> str:
-    # GitLab keys Code Quality entries by fingerprint alone across all files of a report;
-    # the path makes the same rule firing in two different logs two entries.
-    return hashlib.sha256(f"{finding.fingerprint}\0{path}".encode()).hexdigest()
+def sarif_bases() -> dict[str, dict[str, str]]:
+    """SARIF originalUriBaseIds: where the relative artifact URIs are rooted."""
+    project = urllib.parse.quote(_project_dir().replace(os.sep, "/").rstrip("/"))
+    return {PROJECT_BASE: {"uri": f"file://{project}/"}, ROOT_BASE: {"uri": "file:///"}}
+
+
+def _cq_fingerprint(fingerprint: str, job: str) -> str:
+    # GitLab keys Code Quality entries by fingerprint and compares them with the target branch's
+    # report: the rule and its normalized captures (`fingerprint`) and the CI job where known, but
+    # never the log's path, so renaming a log file does not mark every finding new.
+    return hashlib.sha256(f"{fingerprint}\0{job}".encode()).hexdigest()
+
+
+@lru_cache(maxsize=4)
+def _lookup(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    return dict(pairs)
+
+
+@lru_cache(maxsize=4)
+def _lookup_places(places: tuple[tuple[str, int, str], ...]) -> dict[tuple[str, int], str]:
+    return {(path, line): label for path, line, label in places}
 
 
 def _finding_view(f: Finding, options: RenderOptions, rule_index: dict[str, int], fallback: str) -> FindingView:
     shown = f.evidence if options.verbosity >= 1 else f.evidence[:_NORMAL_EVIDENCE]
     first = f.evidence[0] if f.evidence else None
-    cq_path = _project_path(first.path if first else fallback, options)
+    path = first.path if first else fallback
+    cq_path = _project_path(path, options)
+    job = _lookup(options.job_names).get(path, "")
+    place = _lookup_places(options.places).get((path, first.line), "") if first else ""
+    sarif_uri, sarif_base = _sarif_location(path)
     return FindingView(
         finding=f, rule=f.rule, rule_id=f.rule_id, title=f.title, severity=f.severity,
         category=f.category, message=f.message, count=f.count, fingerprint=f.fingerprint,
@@ -173,11 +255,13 @@ def _finding_view(f: Finding, options: RenderOptions, rule_index: dict[str, int]
         first_seen=iso_utc(f.first_seen), last_seen=iso_utc(f.last_seen),
         shown_evidence=shown, more_evidence=len(f.evidence) - len(shown), fence=_fence(shown),
         location=first, cq_path=cq_path, line=max(1, first.line) if first else 1,
-        cq_fingerprint=_cq_fingerprint(f, cq_path),
+        cq_fingerprint=_cq_fingerprint(f.fingerprint, job),
         sarif_level=_SARIF_LEVELS.get(f.severity, "warning"),
-        sarif_uri=_sarif_uri(first.path) if first else None,
+        sarif_uri=sarif_uri, sarif_base=sarif_base, job=job, place=place,
         sarif_rule_index=rule_index[f.rule_id],
         diagnosis=fill_advice(f.rule.diagnosis, f.variables), fix=fill_advice(f.rule.fix, f.variables),
+        md_diagnosis=fill_advice_markdown(f.rule.diagnosis, f.variables),
+        md_fix=fill_advice_markdown(f.rule.fix, f.variables),
     )
 
 
@@ -222,7 +306,7 @@ def incident_views(report: Report, options: RenderOptions) -> tuple[IncidentView
     out, seen = [], set()
     for inc in incidents_of(report):
         root, *rest = (_finding_view(f, options, rule_index, fallback) for f in inc.facts)
-        cq = hashlib.sha256(f"{inc.fingerprint}\0{root.cq_path}".encode()).hexdigest()
+        cq = _cq_fingerprint(inc.fingerprint, root.job)
         while cq in seen:
             cq = hashlib.sha256(f"{cq}\0".encode()).hexdigest()
         seen.add(cq)
@@ -233,8 +317,17 @@ def incident_views(report: Report, options: RenderOptions) -> tuple[IncidentView
             last_seen=iso_utc(inc.last_seen), count=sum(f.count for f in inc.facts), fingerprint=inc.fingerprint,
             cq_fingerprint=cq, sarif_level=_SARIF_LEVELS.get(inc.severity, "warning"),
             above=above(inc.severity, options.fail_on),
+            cq_categories=(_CODECLIMATE_CATEGORIES.get(root.category, "Bug Risk"),),
+            cq_body=_cq_body(root), line_hash=f"{cq[:16]}:1",
         ))
     return tuple(out)
+
+
+def _cq_body(root: FindingView) -> str:
+    parts = [root.message if not root.diagnosis else root.diagnosis]
+    if root.fix:
+        parts.append(f"**Fix**\n\n{root.fix}")
+    return "\n\n".join(parts)
 
 
 def _replace(view: FindingView, **changes: Any) -> FindingView:
@@ -288,7 +381,7 @@ def _summary(report: Report) -> dict[str, Any]:
 def context(
     report: Report, incidents: tuple[IncidentView, ...], options: RenderOptions, omitted: int = 0
 ) -> dict[str, Any]:
-    """The variables every report template sees; `omitted` incidents were cut by the size cap."""
+    """The variables every report template sees; the details of the last `omitted` incidents were cut by the size cap."""
     findings = finding_views(report, options)
     rules = _rule_views(report, findings, incidents)
     verdict = judge(report, options.fail_on, options.allow_empty)
@@ -301,20 +394,26 @@ def context(
         "verdict": verdict,
         "headline": incidents[0] if incidents else None,
         "unexplained": report.unexplained,
+        "unrecognised": unrecognised(report),  # templates of those lines (report/unrecognised.py)
+        "status_of": status_of(report),  # fingerprint -> "new"/"known" with --baseline, else ""
         "show_unmatched": options.show_unmatched,
         "empty_inputs": tuple(i for i in report.inputs if i.lines == 0 or i.markers_only),
         "rules": rules,
         "failed_rules": sum(1 for r in rules if r.failed),
         "summary": _summary(report),
+        "across": summarize(report),  # by category, host and day over every input (report/summary.py)
         "options": options,
         "color": options.color,
         "verbosity": options.verbosity,
         "omitted_findings": omitted,
         "omitted_incidents": omitted,
+        "detailed": incidents[: len(incidents) - omitted],  # the incidents whose details fit (Markdown cap)
         "logsleuth_version": report.version or __version__,
         "schema_version": SCHEMA_VERSION,
         "generated_at": iso_utc(report.generated_at),
         "severities": tuple(reversed(SEVERITIES)),
+        "sarif_bases": sarif_bases(),
+        "project_url": PROJECT_URL,
     }
 
 
@@ -324,14 +423,17 @@ def context(
 def capped(
     run: Callable[[tuple[IncidentView, ...], int], str], findings: tuple[IncidentView, ...], max_chars: int
 ) -> str:
-    """`run(shown, omitted)` for as many whole incidents as fit in max_chars, then a truncation line."""
+    """`run(incidents, omitted)` with the details of as many incidents as fit in max_chars.
+
+    Every incident keeps its table row; the last `omitted` lose their details section.
+    """
     text = run(findings, 0)
     if len(text) <= max_chars:
         return text
     low, high, best = 0, len(findings) - 1, None
-    while low <= high:  # largest prefix of findings that fits
+    while low <= high:  # most incidents with details that fit
         mid = (low + high) // 2
-        candidate = run(findings[:mid], len(findings) - mid)
+        candidate = run(findings, len(findings) - mid)
         if len(candidate) <= max_chars:
             best, low = candidate, mid + 1
         else:
