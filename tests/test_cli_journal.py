@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import HAVE_PYTHON_SYSTEMD, ROOT, needs_python_systemd
+
+# Without python-systemd (the `journal` extra) only the journalctl fallback can run.
+READERS = ("native", "journalctl") if HAVE_PYTHON_SYSTEMD else ("journalctl",)
 
 pytestmark = pytest.mark.journal
 
@@ -106,6 +109,7 @@ def test_every_reader_and_every_pipe_gives_the_same_findings(runner_journal: Pat
         assert findings(piped.stdout.decode()) == want, mode
 
 
+@needs_python_systemd  # reads through, or compares with, the native reader
 def test_verbose_names_the_reader(runner_journal: Path) -> None:
     native = journal("--file", runner_journal, "-v", "-q", "--fail-on", "none", check_rc=(0,))
     assert "native journal reader (python-systemd)" in native.stderr
@@ -114,6 +118,7 @@ def test_verbose_names_the_reader(runner_journal: Path) -> None:
     assert "journalctl -o export" in fallback.stderr
 
 
+@needs_python_systemd  # reads through, or compares with, the native reader
 @pytest.mark.parametrize("query, entries", [
     ({}, 11),                                    # the default: runner, docker, containerd units and the kernel
     ({"units": ("gitlab-runner",)}, 9),          # its own 8 lines + PID 1's message about the unit (UNIT=)
@@ -150,6 +155,7 @@ def test_filters_as_journalctl_takes_them(runner_journal: Path, query: dict[str,
     assert len(native) == entries and not diag.warnings
 
 
+@needs_python_systemd  # reads through, or compares with, the native reader
 def test_bad_filters_are_usage_errors(runner_journal: Path) -> None:
     for args, message in ((("-p", "loud"), "'loud' is not a priority"),
                           (("-b", "-3"), "-b -3: no such boot in the journal (1 boot(s))"),
@@ -159,10 +165,11 @@ def test_bad_filters_are_usage_errors(runner_journal: Path) -> None:
         assert message in out.stderr, out.stderr
 
 
+@needs_python_systemd  # reads through, or compares with, the native reader
 def test_no_entries_and_missing_journals_say_so(runner_journal: Path, tmp_path: Path) -> None:
     empty = journal("--file", runner_journal, "-u", "docker", check_rc=(4,))
     assert "-- No entries --" in empty.stderr
-    for reader in ("native", "journalctl"):
+    for reader in READERS:
         missing = journal("--file", tmp_path / "none.journal", "--reader", reader, check_rc=(2,))
         assert "none.journal" in missing.stderr and ("no such" in missing.stderr.lower())
     bogus = tmp_path / "bogus.journal"
@@ -174,13 +181,13 @@ def test_no_entries_and_missing_journals_say_so(runner_journal: Path, tmp_path: 
 def test_unit_filter_is_pushed_down(tmp_path: Path, rules_dir: Path) -> None:
     # 1% of 20,000 entries belong to special.service: the reader returns only those.
     path = build_journal(synthetic_export(20_000), tmp_path / "j" / "pushed.journal")
-    for reader in ("native", "journalctl"):
+    for reader in READERS:
         out = journal("-D", path.parent, "-u", "special", "--reader", reader, "--format", "json", "--fail-on", "none",
                       "--no-builtin", "--rules", rules_dir, check_rc=(0,))
         assert json.loads(out.stdout)["inputs"][0]["lines"] == 200
 
 
-@pytest.mark.parametrize("reader", ["native", "journalctl"])
+@pytest.mark.parametrize("reader", READERS)
 def test_cursor_file_resumes_after_the_last_entry(tmp_path: Path, rules_dir: Path, reader: str) -> None:
     path = tmp_path / "j" / "grow.journal"
     build_journal(synthetic_export(500), path)
@@ -203,7 +210,7 @@ def test_cursor_file_resumes_after_the_last_entry(tmp_path: Path, rules_dir: Pat
 def test_a_cursor_rotated_away_warns_and_starts_from_the_oldest(tmp_path: Path, rules_dir: Path) -> None:
     old = build_journal(synthetic_export(10), tmp_path / "old" / "old.journal")
     new = build_journal(synthetic_export(20, start=1000), tmp_path / "new" / "new.journal")
-    for reader in ("native", "journalctl"):
+    for reader in READERS:
         cursor = tmp_path / f"cursor-{reader}"
         common = ("-t", "app", "--cursor-file", cursor, "--reader", reader, "--format", "json", "--no-builtin",
                   "--rules", rules_dir, "--fail-on", "none")
@@ -319,7 +326,7 @@ def test_rules_use_journal_fields_and_lint_says_which_formats_carry_them(tmp_pat
     rules.mkdir()
     (rules / "special-unit.yaml").write_text(JOURNAL_FIELD_RULE)
     path = build_journal(synthetic_export(300), tmp_path / "j" / "fields.journal")
-    for reader in ("native", "journalctl"):
+    for reader in READERS:
         out = journal("--file", path, "-t", "app", "--reader", reader, "--no-builtin", "--rules", rules, "--format",
                       "json", "--fail-on", "none", check_rc=(0,))
         messages = sorted(f["message"] for f in json.loads(out.stdout)["findings"])
@@ -336,6 +343,7 @@ def _exec_start(unit: Path) -> list[str]:
     return line.split("=", 1)[1].split()
 
 
+@needs_python_systemd  # reads through, or compares with, the native reader
 @pytest.mark.parametrize("unit", ["logsleuth-watch.service", "logsleuth-scan.service", "logsleuth-scan.timer"])
 def test_contrib_units_verify_and_their_commands_run(tmp_path: Path, runner_journal: Path, unit: str) -> None:
     src = ROOT / "contrib" / "systemd"
@@ -373,7 +381,7 @@ def test_an_unreadable_journal_gives_the_permission_hint(runner_journal: Path, t
     locked.chmod(0)
     # root reads anything: drop to nobody for the check (setpriv, util-linux)
     prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
-    for reader in ("native", "journalctl"):
+    for reader in READERS:
         proc = subprocess.run([*prefix, *CMD, "journal", "--file", str(locked), "--reader", reader, "-q"],
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
