@@ -241,8 +241,8 @@ class Engine:
         """Start an input afresh: no failure is waiting for its recovery. A worker that matches
         several ranges or files in turn calls this before each (the parent carries what matters
         across them, `recoveries`)."""
-        self._armed.clear()
-        self._armed_rules.clear()
+        # New objects, not cleared ones: a caller may hold the old state (fanout.py hands it on).
+        self._armed, self._armed_rules = {}, set()
 
     def recoveries(self, opened: Opened, armed: dict[str, set[str | None]]) -> Iterator[Hits]:
         """The recoveries, in `opened`, of failures seen before it: the first recovery hit of each

@@ -137,7 +137,9 @@ def _collect(results: Iterator[_Result], engine: Engine, opened: inputs.Opened, 
              parts: list[tuple[str, str, inputs.ReadOptions, int, int, int]]) -> Iterator[Event]:
     probes = engine.probes
     line_offset = 0
-    armed: dict[str, set[str | None]] = {}  # as one engine would hold it at this point of the file
+    # As one engine would hold it at this point of the file; failures of inputs before this file
+    # (fanout.py sets them on the engine) may recover in its first range.
+    armed: dict[str, set[str | None]] = {rule: set(hosts) for rule, hosts in engine._armed.items() if hosts}
     for k, result in enumerate(results):
         if armed and any(armed.values()):
             # Failures of the ranges before may recover early in this one, where its worker had no
@@ -168,6 +170,10 @@ def _collect(results: Iterator[_Result], engine: Engine, opened: inputs.Opened, 
         diag.warnings.extend(result.warnings)
         for message, partial in result.errors:
             diag.input_error(InputError(message, Location(opened.name), partial))
+    # The parent's engine holds what is still waiting for a recovery, as after a one-core pass, for
+    # the inputs after this file.
+    engine._armed = {rule: hosts for rule, hosts in armed.items() if hosts}
+    engine._armed_rules = set(engine._armed)
 
 
 def _track_armed(armed: dict[str, set[str | None]], hits: tuple[Hit, ...]) -> None:
