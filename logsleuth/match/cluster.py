@@ -31,7 +31,7 @@ Future = Any
 
 from logsleuth.errors import Diagnostics, InputError, Location
 from logsleuth.match.engine import Engine, Event, Hit, Hits, Probe, Tick
-from logsleuth.match.parallel import MIN_SIZE, RANGE_SIZE, STATELESS, _track_armed
+from logsleuth.match.parallel import MIN_SIZE, RANGE_SIZE, STATELESS, _track_armed, cuts
 from logsleuth.model import Origin
 from logsleuth.read import entries, formats, inputs, remote
 from logsleuth.read.decompress import compression
@@ -254,36 +254,6 @@ def plan_unit(token: str, unit: remote.Unit, opts: inputs.ReadOptions,
             return fmt.name, reason, cuts(pread, unit.size, fmt, range_size)
         finally:
             fh.close()
-
-
-def cuts(pread: Callable[[int, int], bytes], total: int, fmt: Format, size: int = RANGE_SIZE) -> list[tuple[int, int]]:
-    """Byte ranges of about `size` that each begin at an entry's head line (parallel.ranges, over
-    any `pread(size, offset)`: an object in a store has no fd)."""
-    points = [0]
-    pos = size
-    while pos < total:
-        cut = _next_head(pread, pos, fmt)
-        if cut is None or cut >= total:
-            break
-        if cut > points[-1]:
-            points.append(cut)
-        pos = cut + size
-    points.append(total)
-    return list(zip(points, points[1:]))
-
-
-def _next_head(pread: Callable[[int, int], bytes], pos: int, fmt: Format) -> int | None:
-    window = pread(1 << 20, pos)
-    start = window.find(b"\n") + 1
-    first = start  # a wrapped line is judged with the line above it, which this window lacks
-    while 0 < start < len(window):
-        end = window.find(b"\n", start)
-        if (fmt.wrapped is None or start > first) and not entries.continues(window, start, fmt):
-            return pos + start
-        if end < 0:
-            return None
-        start = end + 1
-    return None
 
 
 def scan_range(token: str, unit: remote.Unit, fmt_name: str, start: int, end: int,

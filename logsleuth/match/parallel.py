@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from logsleuth.read import entries, inputs
 from logsleuth.read.decompress import compression
@@ -63,30 +63,34 @@ def eligible(opened: inputs.Opened, inp: inputs.Input, engine: Engine, jobs: int
 
 def ranges(path: str, fmt: Format, size: int | None = None, fd: int | None = None) -> list[tuple[int, int]]:
     """Byte ranges of about `size` (default RANGE_SIZE) that each begin at an entry's head line."""
-    size = size or RANGE_SIZE
     own = fd is None
     handle = os.open(path, os.O_RDONLY) if fd is None else fd
     try:
-        total = os.fstat(handle).st_size
-        cuts = [0]
-        pos = size
-        while pos < total:
-            cut = _next_head(handle, pos, fmt)
-            if cut is None or cut >= total:
-                break
-            if cut > cuts[-1]:
-                cuts.append(cut)
-            pos = cut + size
-        cuts.append(total)
+        return cuts(lambda n, offset: os.pread(handle, n, offset), os.fstat(handle).st_size, fmt, size or RANGE_SIZE)
     finally:
         if own:
             os.close(handle)
-    return list(zip(cuts, cuts[1:]))
 
 
-def _next_head(fd: int, pos: int, fmt: Format) -> int | None:
+def cuts(pread: Callable[[int, int], bytes], total: int, fmt: Format, size: int) -> list[tuple[int, int]]:
+    """`ranges` over any `pread(size, offset)` of `total` bytes: an object in a store has no fd
+    (match/cluster.py)."""
+    points = [0]
+    pos = size
+    while pos < total:
+        cut = _next_head(pread, pos, fmt)
+        if cut is None or cut >= total:
+            break
+        if cut > points[-1]:
+            points.append(cut)
+        pos = cut + size
+    points.append(total)
+    return list(zip(points, points[1:]))
+
+
+def _next_head(pread: Callable[[int, int], bytes], pos: int, fmt: Format) -> int | None:
     """Offset of the first line at or after `pos` that starts an entry (not a continuation)."""
-    window = os.pread(fd, 1 << 20, pos)
+    window = pread(1 << 20, pos)
     start = window.find(b"\n") + 1
     # A wrapped line is judged with the line above it: the first whole line of the window has
     # none here, so it is never taken as a head.
