@@ -6,6 +6,7 @@ import gzip
 import io
 import json
 import lzma
+import multiprocessing
 import select
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 import zstandard
 
 from logsleuth.errors import Diagnostics
-from logsleuth.read.inputs import ReadOptions, expand, open_input, records, rotation_key, split_lines
+from logsleuth.read.inputs import ReadOptions, expand, members, open_input, records, rotation_key, split_lines
 
 CLI = [sys.executable, "-m", "logsleuth", "parse"]
 LINES = b"Mar  1 00:00:01 ci1 app[5]: first\nMar  1 00:00:02 ci1 app[5]: second\n"
@@ -97,6 +98,58 @@ def test_tar_archive_members_in_rotation_order(tmp_path: Path) -> None:
     proc = run(str(archive))
     assert messages(proc) == ["oldest", "middle", "newest"]
     assert origins(proc) == [f"{archive}!var/log/syslog.2.gz", f"{archive}!var/log/syslog.1", f"{archive}!var/log/syslog"]
+
+
+def test_a_deferred_compressed_tar_lists_later_as_it_would_have(tmp_path: Path) -> None:
+    """expand(defer=True), as fanout asks, leaves a .tgz to the worker that reads it: one "archive"
+    Input, whose members() are the Inputs, in the order, that expand gives without defer."""
+    archive = tmp_path / "logs.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in ("syslog", "syslog.2", "syslog.1"):
+            info = tarfile.TarInfo(f"var/log/{name}")
+            info.size = 3
+            tar.addfile(info, io.BytesIO(b"x\n\n"))
+    plain = tmp_path / "plain.tar"
+    with tarfile.open(plain, "w") as tar:
+        tar.add(archive, "inner.tgz")
+    opts = ReadOptions()
+    deferred = list(expand([str(archive), str(plain)], opts, Diagnostics(), defer=True))
+    assert [i.kind for i in deferred] == ["archive", "member"]  # an uncompressed tar lists cheaply here
+    eager = list(expand([str(archive)], opts, Diagnostics()))
+    later = members(deferred[0], opts, Diagnostics())
+    assert [(i.name, i.kind) for i in later] == [(i.name, i.kind) for i in eager]
+    assert [i.name.rsplit("/", 1)[1] for i in later] == ["syslog.2", "syslog.1", "syslog"]
+
+
+def test_members_read_through_forked_workers_do_not_share_an_offset(tmp_path: Path) -> None:
+    """Workers inherit the parent's open tar: a member is read with pread, so two workers reading
+    members of one archive at once never read each other's bytes (seek + read raced)."""
+    archive = tmp_path / "many.tar"
+    with tarfile.open(archive, "w") as tar:
+        for k in range(40):
+            data = b"".join(b"2026-03-01T00:00:%02d+0000 h app[1]: member %d line %d\n" % (k % 60, k, n)
+                            for n in range(3000))
+            info = tarfile.TarInfo(f"m{k:02d}.log")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    _LISTED[:] = expand([str(archive)], ReadOptions(), Diagnostics())
+    # Forked after listing, as fanout's pool is: the workers inherit the members' openers (they do not pickle).
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        digests = pool.map(_member_digest, range(len(_LISTED)), chunksize=1)
+    assert digests == [_member_digest(k) for k in range(len(_LISTED))]
+
+
+_LISTED: list = []
+
+
+def _member_digest(index: int) -> tuple[int, int]:
+    inp = _LISTED[index]
+    one = open_input(inp, ReadOptions(), Diagnostics())
+    assert one is not None
+    lines = [r.message for r in records(one)]
+    k = int(inp.name.rsplit("!m", 1)[1][:2])
+    assert all(m.startswith(f"member {k} line ") for m in lines), inp.name
+    return len(lines), hash(tuple(lines))
 
 
 def test_directory_walk_rotation_and_globs(tmp_path: Path) -> None:

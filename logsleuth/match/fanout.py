@@ -30,7 +30,7 @@ from logsleuth.read.decompress import compression
 from logsleuth.read.formats import get as get_format
 from logsleuth.read.formats.base import ParseContext
 
-_FANNED = frozenset({"file", "member"})
+_FANNED = frozenset({"file", "member", "archive"})
 _STATE_KEYS = ("warnings", "clock.how")  # what the pipeline and `-v` read from an input's ctx.state
 
 # Set in the parent before forking; workers inherit them (compiled rules and tar member openers
@@ -101,7 +101,7 @@ def _fanned(inp: inputs.Input) -> bool:
     """Inputs a worker reads: members, and files that are not big plain ones (parallel.py's)."""
     if inp.kind not in _FANNED:
         return False
-    if inp.kind == "member":
+    if inp.kind in ("member", "archive"):
         return True
     path = inp.path or inp.name
     try:
@@ -123,7 +123,8 @@ def opened(paths: list[str], engine: Engine, read: inputs.ReadOptions, diag: Dia
     listing = Diagnostics()
     listed: list[tuple[inputs.Input, tuple[int, int, int]]] = []
     skipped = 0
-    for inp in inputs.expand(paths, read, listing):
+    # A compressed tar is listed (inflated) by the worker that reads it, not here before any starts.
+    for inp in inputs.expand(paths, read, listing, defer=jobs > 1):
         if (since or until) and outside(inp, read, since, until):
             skipped += 1
             continue
@@ -143,21 +144,23 @@ def opened(paths: list[str], engine: Engine, read: inputs.ReadOptions, diag: Dia
     if len(fanned) < 2:
         for inp, upto in listed:
             replay(upto)
-            one = inputs.open_input(inp, read, diag)
-            if one is not None:
-                yield inp, one
+            for one_inp in inputs.members(inp, read, diag) if inp.kind == "archive" else [inp]:
+                one = inputs.open_input(one_inp, read, diag)
+                if one is not None:
+                    yield one_inp, one
         replay((len(listing.input_errors), len(listing.warnings), listing.truncated_lines))
         return
     with _pool(engine, [inp for inp, _ in listed], read, jobs) as pool:
-        results = pool.imap(_work, fanned)
+        results = parallel.ordered(pool, _work, fanned, jobs)
         armed: dict[str, set[str | None]] = {}
         todo = set(fanned)
         for index, (inp, upto) in enumerate(listed):
             replay(upto)
             if index in todo:
-                matched = _matched(next(results), inp, engine, read, diag, armed)
-                if matched is not None:
-                    yield inp, matched
+                for one_inp, result in _per_input(inp, next(results), read, armed):
+                    matched = _matched(result, one_inp, engine, read, diag, armed)
+                    if matched is not None:
+                        yield one_inp, matched
                 continue
             # Read here by the parent's engine: it starts from the failures the workers' inputs
             # left armed, and what it leaves armed goes on to the next worker's input.
@@ -205,12 +208,41 @@ def _init_worker() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
-def _work(index: int) -> _Result:
+def _per_input(inp: inputs.Input, results: list[_Result], read: inputs.ReadOptions,
+               armed: dict[str, set[str | None]]) -> Iterator[tuple[inputs.Input, _Result]]:
+    """Each result with the Input it is of: an archive's members (its first result, its listing's
+    problems, is of no member) are listed here only if a recovery must be looked for in them."""
+    yield inp, results[0]
+    if inp.kind != "archive":
+        return
+    listed: dict[str, inputs.Input] | None = None
+    for result in results[1:]:
+        name = result.opened[0] if result.opened else ""
+        if listed is None and any(armed.values()):
+            listed = {m.name: m for m in inputs.members(inp, read, Diagnostics())}
+        yield (listed or {}).get(name, inputs.Input(name, inp.path, "member")), result
+
+
+def _work(index: int) -> list[_Result]:
+    """What reading `_inputs[index]` gives: one result, or an archive's listing and one per member."""
+    read = _read
+    assert read is not None, "workers are forked from a parent that set it"
+    inp = _inputs[index]
+    if inp.kind != "archive":
+        return [_work_one(inp)]
+    diag = Diagnostics()
+    members = inputs.members(inp, read, diag)
+    listing = _Result(None, {}, [], diag.warnings, [(e.message, e.location, e.partial) for e in diag.input_errors],
+                      diag.truncated_lines)
+    return [listing, *(_work_one(m) for m in members)]
+
+
+def _work_one(inp: inputs.Input) -> _Result:
     engine, read = _engine, _read
     assert engine is not None and read is not None, "workers are forked from a parent that set them"
     engine.forget_failures()  # each input starts with no failure armed (see above)
     diag = Diagnostics()
-    one = inputs.open_input(_inputs[index], read, diag)
+    one = inputs.open_input(inp, read, diag)
     events: list[tuple[Any, ...]] = []
     summary = None
     state: dict[str, Any] = {}
@@ -263,6 +295,8 @@ def _events(raw: list[tuple[Any, ...]], engine: Engine) -> Iterator[Event]:
 def _recoveries(inp: inputs.Input, engine: Engine, read: inputs.ReadOptions,
                 armed: dict[str, set[str | None]]) -> list[Hits]:
     """The first recovery, in `inp`, of each failure armed before it (read again, in the parent)."""
+    if inp.kind == "member" and inp.opener is None:  # gone from the archive since its worker listed it
+        return []
     again = inputs.open_input(inp, read, Diagnostics())
     return list(engine.recoveries(again, armed)) if again is not None else []
 

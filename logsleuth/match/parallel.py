@@ -12,8 +12,10 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from itertools import islice
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from logsleuth.read import entries, inputs
 from logsleuth.read.decompress import compression
@@ -31,6 +33,9 @@ STATELESS = frozenset({
     "short-iso", "short-iso-precise", "short-full", "short-unix", "with-unit", "rfc3339", "rfc5424",
     "plain", "runner", "compose", "json", "json-seq", "json-sse",
 })
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _engine: Engine | None = None  # set in the parent before forking; workers inherit it
 
@@ -132,9 +137,23 @@ def match(engine: Engine, opened: inputs.Opened, path: str, opts: inputs.ReadOpt
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         with pool:
-            yield from _collect(pool.imap(_work, parts), engine, opened, diag, parts)
+            yield from _collect(ordered(pool, _work, parts, jobs), engine, opened, diag, parts)
     finally:
         os.close(fd)
+
+
+def ordered(pool: Any, work: Callable[[T], R], tasks: Sequence[T], jobs: int) -> Iterator[R]:
+    """`pool.imap(work, tasks)` with at most two tasks a worker in flight: workers running ahead of
+    the parent (which correlates) would otherwise pile up results in its memory."""
+    pending: deque[Any] = deque()
+    queue = iter(tasks)
+    for task in islice(queue, 2 * jobs):
+        pending.append(pool.apply_async(work, (task,)))
+    while pending:
+        result = pending.popleft().get()
+        for task in islice(queue, 1):
+            pending.append(pool.apply_async(work, (task,)))
+        yield result
 
 
 def _collect(results: Iterator[_Result], engine: Engine, opened: inputs.Opened, diag: Diagnostics,

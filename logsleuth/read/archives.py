@@ -9,6 +9,7 @@ that occurs twice keeps both (`name#2`).
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -53,8 +54,12 @@ class _Slice(io.RawIOBase):
             size = left
         if size <= 0:
             return b""
-        self._f.seek(self._pos)  # the archive's file is shared by every member
-        data = self._f.read(size)
+        try:
+            # pread, not seek and read: forked workers share the file's offset with the parent.
+            data = os.pread(self._f.fileno(), size, self._pos)
+        except (AttributeError, io.UnsupportedOperation):  # an archive in memory has no fd
+            self._f.seek(self._pos)
+            data = self._f.read(size)
         self._pos += len(data)
         if not data:
             raise EOFError(f"archive truncated: {self._end - self._pos} byte(s) of the member missing")
@@ -70,7 +75,8 @@ def is_tar(path: str, head: bytes) -> bool:
         return False
     with open(path, "rb") as f:
         first = b""
-        for piece in inflate(iter(lambda: f.read(1 << 16), b""), kind, path, None):
+        # Small pieces: a tar header is in the first 512 bytes, and each piece is inflated whole.
+        for piece in inflate(iter(lambda: f.read(1 << 10), b""), kind, path, None):
             first += piece
             if len(first) >= 512:
                 break

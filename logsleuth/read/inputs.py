@@ -24,7 +24,7 @@ from typing import IO, Callable, Iterable, Iterator, Sequence
 
 from logsleuth.read import archives, config_toml, formats, streams
 from logsleuth.read.blocks import aligned, looks_binary
-from logsleuth.read.decompress import Budget, decompressed
+from logsleuth.read.decompress import Budget, compression, decompressed
 from logsleuth.read.files import kind_of, open_regular
 from logsleuth.errors import Diagnostics, InputError, LogsleuthError, Location
 from logsleuth.model import Record
@@ -59,7 +59,7 @@ class Input:
 
     name: str  # as printed: control characters escaped (text.printable)
     path: str | None = None
-    kind: str = "file"  # "stdin" | "file" | "pipe" | "member" | "journal"
+    kind: str = "file"  # "stdin" | "file" | "pipe" | "member" | "journal" | "archive" (see expand)
     opener: Callable[[], IO[bytes] | None] | None = None
     named: bool = False  # named by the user (not found in a directory or an archive)
 
@@ -82,14 +82,18 @@ class Opened:
 
 # --- expand ------------------------------------------------------------------------------------
 
-def expand(paths: Sequence[str], opts: ReadOptions, diag: Diagnostics) -> Iterator[Input]:
+def expand(paths: Sequence[str], opts: ReadOptions, diag: Diagnostics, defer: bool = False) -> Iterator[Input]:
     """The Inputs named by `paths` (`-` = stdin); directories are walked, archives opened member by
-    member, rotated sets ordered oldest first. Missing paths and special files are reported and skipped."""
+    member, rotated sets ordered oldest first. Missing paths and special files are reported and skipped.
+
+    With `defer`, a compressed tar is one Input of kind "archive", listed later by `members`: listing
+    it means inflating all of it, which a worker then does instead of the parent (match/fanout.py).
+    """
     files: list[str] = []
     named: set[str] = set()
     for path in paths:
         if path == "-":
-            yield from _file_inputs(_order_rotated(files), named, opts, diag)
+            yield from _file_inputs(_order_rotated(files), named, opts, diag, defer)
             files = []
             yield Input(STDIN, kind="stdin", named=True)
             continue
@@ -113,13 +117,13 @@ def expand(paths: Sequence[str], opts: ReadOptions, diag: Diagnostics) -> Iterat
             named.add(path)
         elif stat.S_ISFIFO(mode):
             # Named on purpose (a FIFO, `<(journalctl ...)`): read once, like stdin.
-            yield from _file_inputs(_order_rotated(files), named, opts, diag)
+            yield from _file_inputs(_order_rotated(files), named, opts, diag, defer)
             files = []
             yield Input(printable(path), path, "pipe", named=True)
         else:
             diag.input_error(InputError(f"not read: {kind_of(mode)}, not a regular file "
                                         "(to read it anyway: `logsleuth scan - < PATH`)", where))
-    yield from _file_inputs(_order_rotated(files), named, opts, diag)
+    yield from _file_inputs(_order_rotated(files), named, opts, diag, defer)
 
 
 def _walk(root: str, opts: ReadOptions, diag: Diagnostics) -> list[str]:
@@ -188,7 +192,8 @@ def _order_rotated(paths: list[str]) -> list[str]:
     return [p for members in groups.values() for p in sorted(members, key=lambda p: rotation_key(p)[1])]
 
 
-def _file_inputs(paths: list[str], named: set[str], opts: ReadOptions, diag: Diagnostics) -> Iterator[Input]:
+def _file_inputs(paths: list[str], named: set[str], opts: ReadOptions, diag: Diagnostics,
+                 defer: bool = False) -> Iterator[Input]:
     for path in paths:
         where = Location(printable(path))
         try:
@@ -205,9 +210,25 @@ def _file_inputs(paths: list[str], named: set[str], opts: ReadOptions, diag: Dia
         if head.startswith(_JOURNAL_MAGIC) or path.endswith((".journal", ".journal~")):
             yield Input(printable(path), path, "journal", named=path in named)
         elif archives.is_tar(path, head):
-            yield from _tar_members(path, head, opts, diag)
+            if defer and compression(head) is not None:
+                yield Input(printable(path), path, "archive", named=path in named)
+            else:
+                yield from _tar_members(path, head, opts, diag)
         else:
             yield Input(printable(path), path, "file", named=path in named)
+
+
+def members(archive: Input, opts: ReadOptions, diag: Diagnostics) -> list[Input]:
+    """The member Inputs of an "archive" Input, in the order `expand` gives them without `defer`."""
+    path = archive.path or archive.name
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError as exc:
+        diag.input_error(InputError(f"cannot read: {exc.strerror or exc}", Location(archive.name),
+                                    partial=not archive.named))
+        return []
+    return list(_tar_members(path, head, opts, diag))
 
 
 def _tar_members(path: str, head: bytes, opts: ReadOptions, diag: Diagnostics) -> Iterator[Input]:
