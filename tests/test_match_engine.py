@@ -143,6 +143,37 @@ def test_generic_rules_give_way_and_supersedes_hides(tmp_path):
     assert got == {"better-x509": [1], "x509-unknown": [2], "cannot-reach": [3]}
 
 
+def test_a_failure_hidden_by_a_specific_rule_arms_no_recovery(tmp_path):
+    """Only a reported failure waits for its recovery: a generic rule's hit hidden by a specific
+    one on the same line is not looked for again (nor replayed as armed by a parallel scan's parent)."""
+    generic, specific = make_rules(tmp_path, """\
+        id: load-failed
+        title: t
+        severity: major
+        category: config-toml
+        generic: true
+        match: 'message ~ /Failed to load config/'
+        recovered_by: 'message ~ /Configuration loaded/'
+    """, """\
+        id: load-failed-read-only
+        title: t
+        severity: major
+        category: config-toml
+        match: 'message ~ /Failed to load config.*read-only file system/'
+    """)
+    engine = Engine([generic, specific], "python")
+    hidden, reported, loaded = short_iso("""\
+        2024-03-10T12:00:00+0000 ci1 gitlab-runner[812]: ERROR: Failed to load config (token reset) error=open /etc/gitlab-runner/.config.toml1: read-only file system
+        2024-03-10T12:00:01+0000 ci2 gitlab-runner[812]: ERROR: Failed to load config stat /etc/gitlab-runner/config.toml: no such file or directory
+        2024-03-10T12:00:02+0000 ci1 gitlab-runner[812]: Configuration loaded   builds=0
+    """)
+    assert [h.rule.id for h in engine.evaluate(hidden, engine.probes)] == ["load-failed-read-only"]
+    assert engine._armed_rules == set()
+    assert [h.rule.id for h in engine.evaluate(reported, engine.probes)] == ["load-failed"]
+    assert engine._armed == {"load-failed": {"ci2"}}
+    assert engine.evaluate(loaded, engine.probes) == []  # ci1's failure was the specific rule's
+
+
 def test_a_threshold_that_never_fires_does_not_hide_a_generic_rule(tmp_path):
     storm = """\
 id: poll-storm
