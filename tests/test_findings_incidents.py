@@ -94,6 +94,21 @@ def test_a_failure_after_its_recovery_is_ongoing_again(logsleuth_cmd, tmp_path):
     assert dns["status"] == "ongoing" and dns["recovered_at"] is None
 
 
+def test_a_recovery_counts_only_on_the_failing_host(logsleuth_cmd, tmp_path):
+    """Poll lines of other hosts in between (skipped by their bytes, match/engine.py _Recovery) do
+    not end ci2's failure; ci2's own poll does, and so does a host named as a word's substring only
+    when it is ci2's line (ci22 is not ci2: the record's host decides, after the cheap check)."""
+    other = RUNNER.replace(" ci1 ", " {host} ")
+    log = tmp_path / "shared.log"
+    log.write_text(other.format(t="11:00:00", host="ci2", msg=DNS_FAIL)
+                   + other.format(t="11:01:00", host="ci1", msg=POLL_OK)
+                   + other.format(t="11:02:00", host="ci22", msg=POLL_OK)
+                   + other.format(t="11:03:00", host="ci2", msg=POLL_OK))
+    data, _ = _json(logsleuth_cmd, log)
+    (dns,) = data["incidents"]
+    assert dns["status"] == "recovered" and dns["recovered_at"] == "2024-03-10T11:03:00Z"
+
+
 def test_fix_and_diagnosis_are_filled_with_the_captured_values(tmp_path):
     rules = make_rules(tmp_path, """\
         id: host-down

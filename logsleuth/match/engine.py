@@ -526,8 +526,17 @@ class _Recovery:
 
     def __init__(self, engine: Engine, chunk: bytes, fmt: Any) -> None:
         self.engine, self.chunk, self.fmt = engine, chunk, fmt
-        self.armed: frozenset[str] = frozenset()
+        self.armed: tuple[frozenset[str], frozenset[bytes] | None] = (frozenset(), None)
         self.pending: tuple[int, int, set[int]] | None = None  # (head, line end, global ids)
+
+    def _hosts(self, armed: frozenset[str]) -> frozenset[bytes] | None:
+        """The hosts the failing rules wait on, as their names appear in a line (a record's host is
+        a word of its head line, tagline.py and journal_fields.py); None when a line cannot be
+        judged by its bytes: a failure of no host, or a name that is not plain ASCII."""
+        names = {h for rule in armed for h in self.engine._armed.get(rule, ())}
+        if None in names or not all(h.isascii() for h in names if h is not None):
+            return None
+        return frozenset(h.encode("ascii") for h in names if h is not None)
 
     def peek(self, done: int) -> tuple[int, set[int]] | None:
         """The next recovery entry at or after offset `done` as (head, literal ids), or None."""
@@ -535,8 +544,9 @@ class _Recovery:
         if not engine._armed_rules:
             return None
         armed = frozenset(engine._armed_rules)
-        if armed != self.armed:  # what to look for changed: look again from here
-            self.armed, self.pending = armed, None
+        hosts = self._hosts(armed)
+        if (armed, hosts) != self.armed:  # what to look for changed: look again from here
+            self.armed, self.pending = (armed, hosts), None
         if self.pending is not None and self.pending[0] >= done:
             return self.pending[0], self.pending[2]
         accept = engine.recovery_literals(armed)
@@ -548,6 +558,11 @@ class _Recovery:
                 return None
             line_start, line_end, ids = line
             head = entries.entry_head(self.chunk, line_start, self.fmt)
+            if hosts is not None and not any(h in self.chunk[head:line_end] for h in hosts):
+                # A poll line of another host: a recovery only counts on the failing host, and
+                # most of a shared log's poll lines are other hosts'; not worth parsing.
+                start = line_end + 1
+                continue
             if head >= done:
                 first = engine._first_recover
                 self.pending = (head, line_end, {i + first for i in ids})
