@@ -22,7 +22,7 @@ from datetime import timezone, tzinfo
 from itertools import chain
 from typing import IO, Callable, Iterable, Iterator, Sequence
 
-from logsleuth.read import archives, config_toml, formats, streams
+from logsleuth.read import archives, config_toml, formats, prefetch, streams
 from logsleuth.read.blocks import aligned, looks_binary
 from logsleuth.read.decompress import Budget, compression, decompressed
 from logsleuth.read.files import kind_of, open_regular
@@ -247,7 +247,7 @@ def open_input(inp: Input, opts: ReadOptions, diag: Diagnostics) -> Opened | Non
     stream = _raw_stream(inp, diag)
     if stream is None:
         return None
-    raw = decompressed(streams.chunks(stream, opts.block_size, inp.name, diag), inp.name, diag, opts.budget)
+    raw = _inflated(inp, stream, opts, diag)
     blocks = aligned(streams.decoded(raw, opts.encoding), opts.max_line, diag)
     first = next(blocks, b"")
     forced = formats.get(opts.input_format) if opts.input_format else None
@@ -270,6 +270,22 @@ def open_input(inp: Input, opts: ReadOptions, diag: Diagnostics) -> Opened | Non
     opened = Opened(inp.name, fmt, reason, ctx, iter(()), diag=diag)
     opened.blocks = _counted(opened, chain([first], blocks) if first else blocks)
     return opened
+
+
+def _inflated(inp: Input, stream: IO[bytes] | int, opts: ReadOptions, diag: Diagnostics) -> Iterator[bytes]:
+    """The input's bytes, inflated if compressed: a compressed file in a thread ahead of the reader
+    (prefetch.py); stdin, pipes and members as they come (a thread must never wait on a pipe)."""
+    def produce(d: Diagnostics) -> Iterator[bytes]:
+        return decompressed(streams.chunks(stream, opts.block_size, inp.name, d), inp.name, d, opts.budget)
+
+    if inp.kind == "file" and not isinstance(stream, int):
+        try:
+            head = os.pread(stream.fileno(), 6, 0)
+        except OSError:
+            head = b""
+        if compression(head) is not None:
+            return prefetch.ahead(produce, diag)
+    return produce(diag)
 
 
 def _sample(first: bytes) -> list[bytes]:
