@@ -301,10 +301,6 @@ def _skip_binary(inp: Input, opts: ReadOptions, diag: Diagnostics) -> None:
         diag.warn(f"binary file skipped ({how})", Location(inp.name))
 
 
-
-
-
-
 def open_range(path: str, fmt_name: str, start: int, end: int, opts: ReadOptions, diag: Diagnostics,
                fd: int | None = None) -> Opened:
     """Bytes start..end of a plain file as an input of a known format (a parallel worker's share).
@@ -359,10 +355,6 @@ def _raw_stream(inp: Input, diag: Diagnostics) -> IO[bytes] | int | None:
         msg = getattr(exc, "strerror", None) or str(exc)
         diag.input_error(InputError(f"cannot read: {msg}", Location(inp.name), partial=not inp.named))
         return None
-
-
-
-
 
 
 def _counted(opened: Opened, blocks: Iterator[bytes]) -> Iterator[bytes]:
