@@ -143,3 +143,25 @@ def test_inputs_read_by_the_parent_keep_the_armed_failures(tree: Path, monkeypat
     mixed = analyze([str(tree)], rules, ScanOptions(jobs=3))
     assert mixed.incidents == serial.incidents and mixed.findings == serial.findings
     assert "recovered" in {i.status for i in serial.incidents}
+
+
+def test_small_inputs_go_to_workers_in_batches_and_an_archive_alone(tmp_path: Path) -> None:
+    """Many small files cost one round trip to a worker per batch, not one each (10,000 files of
+    20 KB: -j 2 took 9.1 s with a task per file, 4.4 s batched; -j 1 4.2 s)."""
+    from logsleuth.read import inputs
+
+    listed = []
+    for n in range(150):
+        p = tmp_path / f"f{n:03d}.log"
+        p.write_bytes(b"x\n" * 10)
+        listed.append((inputs.Input(str(p), str(p)), None))
+    big = tmp_path / "big.log"
+    big.write_bytes(b"y" * (3 << 20))
+    listed.insert(70, (inputs.Input(str(big), str(big)), None))
+    listed.insert(10, (inputs.Input("a.tgz", "a.tgz", "archive"), None))
+    batches = fanout._batches(listed, list(range(len(listed))))
+    assert [i for b in batches for i in b] == list(range(len(listed)))  # every input once, in order
+    assert all(len(b) <= fanout._BATCH_INPUTS for b in batches)
+    assert [10] in batches  # the archive inflates to many members: a task of its own
+    with_big = next(b for b in batches if 71 in b)
+    assert sum(Path(listed[i][0].path).stat().st_size for i in with_big if listed[i][0].kind == "file") <= fanout._BATCH_BYTES

@@ -57,3 +57,15 @@ def test_dmesg_is_not_mistaken_for_short_monotonic() -> None:
     assert fmt.name == "dmesg"
     fmt, _ = formats.detect([b"[    5.000000] testhost systemd[1]: Started nginx.service."])
     assert fmt.name == "short-monotonic"
+
+
+def test_a_log_with_a_config_line_in_its_first_lines_is_not_taken_for_config_toml() -> None:
+    """A timestamped log quoting `concurrent = 4` on a continuation line: lines starting with a date
+    are not TOML number items (they made every such log "90% TOML")."""
+    sample = [b"2024-03-10T12:00:%02d+0000 ci1 app[7]: line %d" % (n, n) for n in range(30)]
+    sample.insert(5, b"      concurrent = 4")
+    fmt, _reason = formats.detect(sample)
+    assert fmt.name == "short-iso"
+    toml = [b"concurrent = 4", b"check_interval = 0", b"[[runners]]", b'  name = "r1"', b"  volumes = [",
+            b'    "/cache",', b"    1979-05-27T07:32:00Z,", b"  ]"]
+    assert formats.detect(toml)[0].name == "config-toml"

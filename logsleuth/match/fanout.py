@@ -151,7 +151,7 @@ def opened(paths: list[str], engine: Engine, read: inputs.ReadOptions, diag: Dia
         replay((len(listing.input_errors), len(listing.warnings), listing.truncated_lines))
         return
     with _pool(engine, [inp for inp, _ in listed], read, jobs) as pool:
-        results = parallel.ordered(pool, _work, fanned, jobs)
+        results = (r for batch in parallel.ordered(pool, _work_batch, _batches(listed, fanned), jobs) for r in batch)
         armed: dict[str, set[str | None]] = {}
         todo = set(fanned)
         for index, (inp, upto) in enumerate(listed):
@@ -221,6 +221,35 @@ def _per_input(inp: inputs.Input, results: list[_Result], read: inputs.ReadOptio
         if listed is None and any(armed.values()):
             listed = {m.name: m for m in inputs.members(inp, read, Diagnostics())}
         yield (listed or {}).get(name, inputs.Input(name, inp.path, "member")), result
+
+
+_BATCH_BYTES = 4 << 20  # a worker's task: inputs together about this big, so that many small
+_BATCH_INPUTS = 64  # files cost one round trip to a worker between them, not one each
+_MEMBER_GUESS = 1 << 20  # an archive member's size is not known before the archive is listed
+
+
+def _batches(listed: list[tuple[inputs.Input, Any]], fanned: list[int]) -> list[list[int]]:
+    """`fanned` cut into runs of consecutive indices, each about _BATCH_BYTES or _BATCH_INPUTS long."""
+    out: list[list[int]] = []
+    size = 0
+    for index in fanned:
+        inp = listed[index][0]
+        try:
+            n = os.path.getsize(inp.path) if inp.kind == "file" and inp.path else _MEMBER_GUESS
+        except OSError:
+            n = 0
+        if inp.kind == "archive":
+            n = _BATCH_BYTES  # many members, inflated: a task of its own
+        if not out or size + n > _BATCH_BYTES or len(out[-1]) >= _BATCH_INPUTS:
+            out.append([])
+            size = 0
+        out[-1].append(index)
+        size += n
+    return out
+
+
+def _work_batch(indices: list[int]) -> list[list[_Result]]:
+    return [_work(index) for index in indices]
 
 
 def _work(index: int) -> list[_Result]:

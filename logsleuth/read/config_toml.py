@@ -61,11 +61,18 @@ def looks_like(sample: list[bytes]) -> bool:
     text = [line.strip() for line in sample if line.strip() and not line.strip().startswith(b"#")]
     if not text:
         return False
-    runnerish = any(line == b"[[runners]]" or re.match(rb"(concurrent|check_interval)\s*=\s*\d+\s*(#.*)?$", line)
-                    for line in text)
-    # A table header, a `key =` line or an array's continuation (a quoted item, a number, a bracket).
-    tomlish = sum(1 for line in text if re.match(rb'\[\[?[\w."\' -]+\]\]?\s*(#.*)?$|[\w."\'-]+\s*=|["\'\d\]}\[{,-]', line))
-    return runnerish and tomlish >= len(text) * 0.9
+    # Every input's first lines pass through here: the cheap test that fails for logs goes first.
+    if not any(line == b"[[runners]]" or _RUNNERISH.match(line) for line in text):
+        return False
+    # A table header, a `key =` line or an array's continuation (a quoted item, a number, a bracket)
+    # whole: a log line that starts with a date is not a number item.
+    tomlish = sum(1 for line in text if _TOMLISH.match(line))
+    return tomlish >= len(text) * 0.9
+
+
+_RUNNERISH = re.compile(rb"(concurrent|check_interval)\s*=\s*\d+\s*(#.*)?$")
+_TOMLISH = re.compile(rb'\[\[?[\w."\' -]+\]\]?\s*(#.*)?$|[\w."\'-]+\s*=|[\]}\[{,]'
+                      rb'|["\'].*["\']\s*,?\s*(#.*)?$|[+-]?\d[\dTZz_.eE+:-]*\s*,?\s*(#.*)?$')
 
 
 # --- records ------------------------------------------------------------------------------------
