@@ -1,5 +1,8 @@
-"""The compile cache: used when warm, extended when a rule changes, ignored when corrupt or
-foreign, safe under concurrent runs, and never changing what the rules find."""
+"""The compile cache's literal memo: used when warm, extended when a rule changes, ignored when corrupt or
+foreign, safe under concurrent runs, and never changing what the rules find.
+
+The whole compiled rule set has its own entry in front of this memo (tests/test_ruleset_cache_compiled.py);
+`_load` compiles past it, so these tests see the memo at work."""
 from __future__ import annotations
 
 import json
@@ -10,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from logsleuth.ruleset import cache, load
+from logsleuth.ruleset import cache, loader
 from tests.conftest import ROOT
 
 RULE = """\
@@ -34,8 +37,11 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _load(rules_dir: Path | None = None) -> tuple[list, cache._Store]:
+    """Compile the rules in a memo session, bypassing the compiled-rules entry (which would answer
+    before any literal is derived)."""
+    sources = loader.rule_sources([str(rules_dir)] if rules_dir else [], builtin=rules_dir is None)
     with cache.session() as store:
-        rules = load([str(rules_dir)] if rules_dir else [], builtin=rules_dir is None)
+        rules = loader._compile(sources)
     return rules, store
 
 
@@ -109,7 +115,8 @@ def test_concurrent_runs_leave_a_whole_file(cache_dir: Path) -> None:
     code = "from logsleuth.ruleset import load; load()"
     procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ)) for _ in range(4)]
     assert all(p.wait(timeout=120) == 0 for p in procs)
-    assert [p.name for p in cache_dir.iterdir()] == [next(cache_dir.glob("compile-*.json")).name]  # no temp files left
+    names = sorted(p.name for p in cache_dir.iterdir())  # no temp files left: the literal memo and the rule set's entry
+    assert [n.split("-")[0] for n in names] == ["compile", "rules"], names
     _, store = _load()
     assert store.misses == 0
 

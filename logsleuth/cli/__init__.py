@@ -1,11 +1,11 @@
 """The command line at the edge: click commands that compose the pipeline stages; the only code that prints or exits.
 
-`app` holds the group, shared options and the error boundary; `scan` (with `mrnote`), `rules` and `gitlab` register their
-commands on it when imported here, so `logsleuth.cli:main` sees every command.
+`app` holds the group, shared options and the error boundary; the other modules (`scan` with `mrnote`,
+`rules`, `gitlab`, ...) register their commands on it when imported, and the group imports each one
+when its command is first looked up (app.COMMAND_MODULES), so a command pays only for its own imports.
 """
 from __future__ import annotations
 
-from logsleuth.cli import baseline, config, doctor, gitlab, journal, rules, scan  # noqa: F401 - importing registers the commands
 from logsleuth.cli.app import cli, main
 
 __all__ = ["cli", "main"]

@@ -4,7 +4,6 @@ The cli/ package is the only code that prints or exits; its modules register com
 """
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
@@ -51,6 +50,9 @@ def input_options(func: Any) -> Any:
         click.option("--max-inflate", metavar="SIZE", expose_value=False, callback=_max_inflate,
                      help="A compressed input may inflate past SIZE (default 1G) only while it stays "
                           "under 100x its compressed size; beyond, it is read in part (a decompression bomb)."),
+        click.option("--max-decompressed", metavar="SIZE", expose_value=False, callback=_max_decompressed,
+                     help="A compressed input is read in part past SIZE of output, whatever its ratio "
+                          "(default 64G)."),
     ]):
         func = opt(func)
     return func
@@ -78,6 +80,14 @@ def _max_inflate(ctx: click.Context, _param: click.Parameter, value: str | None)
         ctx.meta["logsleuth.max_inflate"] = int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2).upper()]
 
 
+def _max_decompressed(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        m = _SIZE.fullmatch(value.strip())
+        if not m or int(m.group(1)) == 0:
+            raise click.BadParameter(f"{value!r} is not a size such as 512M or 2G", param_hint="--max-decompressed")
+        ctx.meta["logsleuth.max_decompressed"] = int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2).upper()]
+
+
 def read_options(input_format: str | None, year: int | None, tz: str | None,
                  include: Sequence[str], exclude: Sequence[str]) -> Any:
     from logsleuth.read import formats
@@ -89,10 +99,11 @@ def read_options(input_format: str | None, year: int | None, tz: str | None,
     ctx = click.get_current_context(silent=True)
     meta = ctx.meta if ctx is not None else {}
     extra: dict[str, Any] = {"encoding": meta.get("logsleuth.encoding")}
-    if "logsleuth.max_inflate" in meta:
+    if "logsleuth.max_inflate" in meta or "logsleuth.max_decompressed" in meta:
         from logsleuth.read.decompress import Budget
 
-        extra["budget"] = Budget(floor=meta["logsleuth.max_inflate"])
+        bounds = {"floor": meta.get("logsleuth.max_inflate"), "limit": meta.get("logsleuth.max_decompressed")}
+        extra["budget"] = Budget(**{k: v for k, v in bounds.items() if v is not None})
     return ReadOptions(input_format=input_format, year=year, tz=_tz(tz),
                        include=tuple(include), exclude=tuple(exclude), **extra)
 
@@ -139,11 +150,23 @@ _COMMAND_WORD = re.compile(r"\w[\w-]*")
 
 def close_matches(word: str, choices: Iterable[str]) -> list[str]:
     """The choices `word` is probably a typo of, closest first."""
+    import difflib
+
     return difflib.get_close_matches(word, sorted(set(choices)), n=3, cutoff=0.6)
 
 
 def _did_you_mean(close: Sequence[str]) -> str:
     return " or ".join(f"{c!r}" for c in close)
+
+
+# The module of cli/ that defines each command, imported only when that command is looked up
+# (click's "lazily loading subcommands"): `logsleuth --version`, `--help` and `parse` then load no
+# rule engine, and a scan none of the other commands. tests/test_cli_startup.py checks this table
+# against the commands the modules register.
+COMMAND_MODULES: dict[str, str] = {
+    "baseline": "baseline", "config": "config", "doctor": "doctor", "explain": "rules", "formats": "rules",
+    "gitlab": "gitlab", "journal": "journal", "parse": "scan", "rules": "rules", "scan": "scan",
+}
 
 
 class DefaultToScan(click.Group):
@@ -152,24 +175,36 @@ class DefaultToScan(click.Group):
 
     A first word that is neither a command nor an existing path, and looks like a command name
     (`scna`), is a usage error with the commands it is close to, not a scan of a missing file.
+    Commands are imported on first lookup (COMMAND_MODULES).
     """
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMAND_MODULES, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            from importlib import import_module
+
+            import_module(f"logsleuth.cli.{COMMAND_MODULES[cmd_name]}")  # its decorators register it here
+        return self.commands.get(cmd_name)
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        names = self.list_commands(ctx)
         if not args and not sys.stdin.isatty():
             args = ["scan", "-"]
-        elif args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+        elif args and args[0] not in names and args[0] not in ("--help", "-h", "--version"):
             first = args[0]
             if _COMMAND_WORD.fullmatch(first) and not os.path.lexists(first):
-                raise click.UsageError(self._no_such_command(first), ctx=ctx)
+                raise click.UsageError(self._no_such_command(first, names), ctx=ctx)
             args = ["scan", *args]
         return super().parse_args(ctx, args)
 
-    def _no_such_command(self, word: str) -> str:
-        close = close_matches(word, self.commands)
+    def _no_such_command(self, word: str, names: Sequence[str]) -> str:
+        close = close_matches(word, names)
         if close:
             return f"No such command {word!r}. Did you mean {_did_you_mean(close)}?"
         return (f"No such command {word!r}, and no file or directory {word!r} to scan. "
-                f"Commands: {', '.join(sorted(self.commands))}.")
+                f"Commands: {', '.join(names)}.")
 
 
 @click.group(cls=DefaultToScan, context_settings={"help_option_names": ["-h", "--help"]})

@@ -6,7 +6,6 @@ imports with fallbacks; when a scan is slower than the README says or reads the 
 """
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import os
 import platform
@@ -20,6 +19,8 @@ from logsleuth.cli.app import cli
 
 
 def _dist_version(dist: str) -> str | None:
+    import importlib.metadata  # here, not at the top: `logsleuth --help` imports this module
+
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import click
 
-from logsleuth.gitlab.client import TOKEN_TYPES, TOKEN_VARIABLES, Client, GitLabError, token_from_env
+if TYPE_CHECKING:
+    from logsleuth.gitlab.client import Client
 
 NOTE_MODES = ("off", "auto", "required")
+# gitlab.client.TOKEN_TYPES, spelt out: that module imports http.client and ssl, which every scan
+# would pay for at start-up to build this option (tests/test_cli_startup.py keeps the two equal).
+TOKEN_TYPES = ("private", "bearer", "job")
 
 
 def note_options(func: Any) -> Any:
@@ -59,6 +63,8 @@ def note_mode(value: str, inputs: tuple[str, ...] | None = None) -> tuple[str, t
 
 def make_client(env: Mapping[str, str], token_type: str, ca_file: str | None, url: str | None = None) -> Client:
     """A client for $CI_API_V4_URL (or `url`) with the token from the environment. Raises GitLabError."""
+    from logsleuth.gitlab.client import TOKEN_VARIABLES, Client, GitLabError, token_from_env
+
     api = url or env.get("CI_API_V4_URL", "")
     if not api:
         raise GitLabError("no GitLab API URL: CI_API_V4_URL is not set (outside GitLab CI, give --url)")
@@ -74,10 +80,11 @@ def make_client(env: Mapping[str, str], token_type: str, ca_file: str | None, ur
 def post_note(report: Any, options: Any, mr_note: str, mr_note_dry_run: bool, token_type: str,
               ca_file: str | None) -> bool:
     """Post (or with the dry run, print) the report as the note; False when it was required and could not be."""
-    from logsleuth.gitlab import note
-
     if mr_note == "off" and not mr_note_dry_run:
         return True
+    from logsleuth.gitlab import note
+    from logsleuth.gitlab.client import GitLabError
+
     markdown = note_markdown(report, options)
     target = note.target_from_env(os.environ)
     if mr_note_dry_run:

@@ -11,7 +11,6 @@ import contextlib
 import io
 import os
 import stat
-import tempfile
 from typing import TextIO
 
 
@@ -34,6 +33,8 @@ def write_atomic(path: str, text: str) -> None:
         return
     target = os.path.realpath(path)  # through a symlink: the file it names is replaced, the link stays
     directory = os.path.dirname(target)
+    import tempfile  # here: every command imports this module, few write a file
+
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:

@@ -17,7 +17,8 @@ from logsleuth.findings.aggregate import evidence_of
 from logsleuth.findings.templates import MAX_TEXT, Miner
 from logsleuth.match.engine import SIGNAL, Hit, Probe
 from logsleuth.model import Evidence, RuleInfo, Unexplained
-from logsleuth.ruleset import dsl
+from logsleuth.ruleset.expr import Expression
+from logsleuth.ruleset import compiled
 from logsleuth.ruleset.loader import Rule
 
 # Whole words only (so `errors=0` and `error_reporting` are not failures); `failed` not in a
@@ -34,8 +35,14 @@ _QUIET = frozenset({"debug"})
 
 def probe() -> Probe:
     """The engine probe that finds candidate error lines."""
-    expr = dsl.compile(_EXPRESSION)
+    expr = compiled.cached("expr", [("<unexplained>", _EXPRESSION)], _compile)
     return Probe(Rule(_INFO, expr, ""), SIGNAL, expr)
+
+
+def _compile() -> Expression:
+    from logsleuth.ruleset import dsl  # lark: only when the compiled-rules cache has no entry
+
+    return dsl.compile(_EXPRESSION)
 
 
 class UnexplainedCounter:

@@ -30,14 +30,23 @@ class Budget:
 
     Real logs compress 5-20x (measured: runner logs 12x, journal exports 9x with gzip -9); a bomb
     is 1,000x (gzip's limit) or more. Below the floor any ratio is allowed, so small files of one
-    repeated line are read whole.
+    repeated line are read whole. `limit` caps the output whatever the ratio: a bomb of many GB of
+    input stays under any ratio a real log reaches, and still must end (default 64 GiB, beyond
+    every real log we measured: a 2 GB gzip of runner logs is about 24 GB).
     """
 
     ratio: int = 100
     floor: int = 1 << 30
+    limit: int = 64 << 30
 
     def exceeded(self, consumed: int, produced: int) -> bool:
-        return produced > self.floor and produced > self.ratio * max(consumed, 1)
+        return produced > self.limit or (produced > self.floor and produced > self.ratio * max(consumed, 1))
+
+    def why(self, consumed: int, produced: int) -> str:
+        """Which bound `exceeded` crossed, said for a warning."""
+        if produced > self.limit:
+            return f"inflates past {_size(self.limit)} (--max-decompressed)"
+        return f"inflates more than {self.ratio}x past {_size(self.floor)} (a decompression bomb?)"
 
 
 def compression(head: bytes) -> str | None:
@@ -117,8 +126,7 @@ def inflate(chunks: Iterable[bytes], kind: str, name: str, diag: Diagnostics | N
                 if not chunk.strip(b"\x00"):
                     chunk = b""  # zero padding after the last member (tape-style blocking)
     except BudgetExceeded:
-        _partial(diag, f"{kind} data inflates more than {budget.ratio}x past {_size(budget.floor)} "
-                       f"(a decompression bomb?): read stopped after {_size(produced)}", name)
+        _partial(diag, f"{kind} data {budget.why(consumed, produced)}: read stopped after {_size(produced)}", name)
         return
     except _decompress_errors() as exc:
         _partial(diag, f"corrupt {kind} data after {produced} bytes ({exc})", name)

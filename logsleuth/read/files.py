@@ -58,8 +58,12 @@ def read_regular(path: str, limit: int, what: str = "file",
         raise error(f"cannot read {what}: {exc.strerror or exc}", where) from None
     with os.fdopen(fd, "rb") as fh:
         if size > limit:
-            raise error(f"{what} too large: {size} bytes, at most {limit} are read", where)
+            raise error(f"{what} too large: {size} bytes (larger than {_size(limit)})", where)
         data = fh.read(limit + 1)  # the size may have grown since fstat
     if len(data) > limit:
-        raise error(f"{what} too large: more than {limit} bytes", where)
+        raise error(f"{what} too large: more than {limit} bytes (larger than {_size(limit)})", where)
     return data
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n and n % (1 << 20) == 0 else f"{n} bytes"

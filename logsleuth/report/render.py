@@ -6,18 +6,25 @@ templates show come from logsleuth.views and the escaping filters from logsleuth
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 import signal
 import threading
 import types
 from functools import lru_cache, partial
+from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.bccache
 import jinja2.exceptions
 import jinja2.sandbox
 
+from logsleuth import __version__
 from logsleuth.errors import Location, LogsleuthError
+from logsleuth.read.files import read_regular
+from logsleuth.ruleset import cache
 from logsleuth.report.filters import FILTERS, style
 from logsleuth.model import Report
 from logsleuth.report.options import RenderOptions
@@ -86,6 +93,7 @@ def _settings() -> dict[str, Any]:
 # far below these: a 5,000-finding JSON report is about 10 MB.
 MAX_OUTPUT_CHARS = 64 << 20
 MAX_RENDER_SECONDS = 30.0
+MAX_TEMPLATE_BYTES = 4 << 20  # the largest bundled template is a few KB
 MAX_VALUE_CHARS = 16 << 20  # one string or list a template builds with *, ** or +
 _MAX_POWER_BITS = 1 << 16
 
@@ -113,6 +121,40 @@ class LimitedSandbox(jinja2.sandbox.SandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
+class _TemplateCache(jinja2.BytecodeCache):
+    """Compiled templates kept between runs in logsleuth's cache directory, as its verified
+    entries (ruleset/cache.py: header, key, SHA-256, owner): compiling the text report's template
+    is ~40 ms of every scan, loading its code ~1 ms. Jinja still compares each template's source
+    checksum, so an edited template is compiled again."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+
+    def get_cache_key(self, name: str, filename: str | None = None) -> str:
+        return hashlib.sha256(f"{self.tag}|{name}|{filename}".encode()).hexdigest()
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        data = cache.read_blob(f"template-{bucket.key[:20]}.jinja", bucket.key)
+        if data is not None:
+            try:
+                bucket.bytecode_from_string(data)
+            except (EOFError, ValueError, TypeError, pickle.UnpicklingError):
+                bucket.reset()  # not the code this Jinja writes: compiled afresh
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        # keep: every built-in template (and a few of a --template-dir) stays warm.
+        cache.write_blob(f"template-{bucket.key[:20]}.jinja", bucket.key, bucket.bytecode_to_string(), keep=48)
+
+
+def _template_cache(cls: type[jinja2.Environment]) -> _TemplateCache | None:
+    if cache.cache_dir() is None:  # --no-cache
+        return None
+    # What shapes the compiled code besides the template's source: the environment class (the
+    # sandbox compiles operators differently), its settings (this file) and the versions.
+    here = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    return _TemplateCache(f"{cls.__qualname__}|{__version__}|{jinja2.__version__}|{here}")
+
+
 @lru_cache(maxsize=8)
 def _environment(search_dir: str | None, sandboxed: bool) -> jinja2.Environment:
     # PackageLoader("logsleuth", "templates") fails for editable installs, where templates/
@@ -122,7 +164,7 @@ def _environment(search_dir: str | None, sandboxed: bool) -> jinja2.Environment:
     if search_dir is not None:
         loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(search_dir), package])
     cls = LimitedSandbox if sandboxed else jinja2.Environment
-    env = cls(loader=loader, **_settings())
+    env = cls(loader=loader, bytecode_cache=_template_cache(cls), **_settings())
     env.filters.update(FILTERS)
     env.globals["style"] = style
     return env
@@ -135,6 +177,10 @@ def render_template(name: str, **context: Any) -> str:
 
 def _load_template(fmt: str, options: RenderOptions) -> jinja2.Template:
     if options.template is not None:
+        # Jinja's loader calls a FIFO or a device "not found" and reads a huge file whole: checked
+        # here first, one open of a regular file under a size cap, each refusal located.
+        if os.path.lexists(options.template):  # an absent one is "template not found" below
+            read_regular(options.template, MAX_TEMPLATE_BYTES, "template")
         directory, name = os.path.split(os.path.abspath(options.template))
         env = _environment(directory, True)
     else:

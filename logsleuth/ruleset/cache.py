@@ -16,6 +16,11 @@ so they are memoized to one JSON file per code version in the user cache directo
 
 Memoization is active only inside `session()` (the loader opens one); elsewhere the functions
 run as written, so tests and library calls need no cache.
+
+The same directory holds binary entries (`read_blob`/`write_blob`): the whole compiled rule set
+(compiled.py) and the Vectorscan databases (match/scanner.py). Each file starts with a header
+line naming the format, the entry's key and a SHA-256 of the rest, and is believed only when all
+three agree and it belongs to this user, writable by no one else (a pickle runs code when loaded).
 """
 from __future__ import annotations
 
@@ -23,7 +28,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from functools import wraps
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
@@ -93,6 +97,8 @@ def _write(store: _Store) -> None:
     doc = {"format": FORMAT, "key": store.key, "sha256": hashlib.sha256(body).hexdigest(), "payload": payload}
     try:
         store.path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # only when writing: a warm run writes nothing
+
         fd, tmp = tempfile.mkstemp(prefix=".compile-", dir=store.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -153,3 +159,84 @@ def memoized(table: str, encode: Callable[[Any], Any], decode: Callable[[Any], A
             return result
         return cached  # type: ignore[return-value]
     return wrap
+
+
+# --- binary entries -------------------------------------------------------------------------
+
+BLOB_FORMAT = b"logsleuth-cache-blob/1"
+MAX_BLOB_BYTES = 256 << 20
+KEEP_BLOBS = 8  # entries of one kind kept: a few rule sets (--rules dirs, edits) in turn stay warm
+
+
+def blob_path(name: str) -> Path | None:
+    """Where entry `name` lives, or None when the cache is off."""
+    where = cache_dir()
+    return where / name if where is not None else None
+
+
+def read_blob(name: str, key: str) -> bytes | None:
+    """The payload of entry `name` when it is whole, ours and written for `key`; else None.
+
+    Absent, unreadable, truncated, edited, foreign (another key or format) or not owned by this
+    user: all None, and the caller rebuilds and rewrites the entry.
+    """
+    path = blob_path(name)
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
+                return None  # another user's file, or one others may write: never unpickled
+            if st.st_size > MAX_BLOB_BYTES:
+                return None
+            data = f.read(MAX_BLOB_BYTES + 1)
+    except OSError:
+        return None
+    head, nl, payload = data.partition(b"\n")
+    fields = head.split(b" ")
+    if not nl or len(fields) != 3 or fields[0] != BLOB_FORMAT or fields[1] != key.encode():
+        return None
+    if fields[2] != hashlib.sha256(payload).hexdigest().encode():
+        return None
+    return payload
+
+
+def write_blob(name: str, key: str, payload: bytes, keep: int = KEEP_BLOBS) -> None:
+    """Store entry `name` for `key`, atomically (a concurrent reader sees the old file or the new
+    one, whole); then drop the oldest entries of its kind (the name up to its first `-`) beyond
+    `keep`. A read-only or full disk costs speed, never the scan."""
+    path = blob_path(name)
+    if path is None:
+        return
+    head = b" ".join([BLOB_FORMAT, key.encode(), hashlib.sha256(payload).hexdigest().encode()]) + b"\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile
+
+        fd, tmp = tempfile.mkstemp(prefix=".blob-", dir=path.parent)  # mode 0600
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(head)
+                f.write(payload)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _prune(path, keep)
+    except OSError:
+        pass
+
+
+def _prune(path: Path, keep: int) -> None:
+    kind = path.name.split("-", 1)[0] + "-"
+    entries = []
+    for p in path.parent.iterdir():
+        if p.name.startswith(kind) and p != path:
+            with contextlib.suppress(OSError):
+                entries.append((p.stat().st_mtime, p))
+    entries.sort(reverse=True)
+    for _mtime, old in entries[keep - 1:]:
+        with contextlib.suppress(OSError):
+            old.unlink()

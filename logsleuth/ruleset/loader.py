@@ -7,20 +7,25 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-import yaml
-
-from logsleuth.ruleset import cache, dsl
-from logsleuth.ruleset import yamlnodes as yn
+from logsleuth.ruleset import cache, compiled
 from logsleuth.ruleset.expr import Expression
 from logsleuth.read import config_toml
+from logsleuth.read.files import read_regular
 from logsleuth.errors import Location, RuleError, RuleErrors
 from logsleuth.model import SEVERITIES, Record, RuleInfo
+
+if TYPE_CHECKING:
+    import yaml
+
+    from logsleuth.ruleset import yamlnodes as yn
+
+# YAML (yamlnodes) and the expression compiler (dsl, lark) are imported by the functions that
+# compile rule files, not here: a load that the compiled-rules cache answers needs neither (compiled.py).
 
 _ID = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 BUILTIN = "<builtin>"
@@ -108,6 +113,10 @@ _ROLES = ("root", "fact")
 
 def _expression(f: yn.File, node: yaml.Node, key: str) -> Expression | None:
     """Compile a match expression, translating its error position into the YAML file."""
+    import yaml
+
+    from logsleuth.ruleset import dsl, yamlnodes as yn
+
     if not isinstance(node, yaml.ScalarNode) or not isinstance(yn.node_value(node), str):
         f.error(f"{key}: must be a string holding an expression", node)
         return None
@@ -130,17 +139,30 @@ def _on_config(expr: Expression) -> Expression:
     """An `input: config` rule's expression: true only on config.toml records, capturing `setting`,
     `section` and `config_file`. Their message marker is its prefilter literal, so on logs it costs one literal of
     the scan, never an evaluation per line."""
-    inner = expr.predicate
+    return Expression(expr.text, expr.tree, _OnConfig(expr), frozenset({config_toml.MARKER.lower().encode()}),
+                      expr.captures)
 
-    def on_config(record: Record, captures: dict[str, str]) -> bool:
-        if record.format != config_toml.NAME or not inner(record, captures):
+
+class _OnConfig:
+    """The predicate of `_on_config`: an object holding the rule's own expression rather than a
+    closure, so the compiled-rules cache can store it (compiled.py)."""
+
+    __slots__ = ("expr",)
+
+    def __init__(self, expr: Expression) -> None:
+        self.expr = expr
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _OnConfig, (self.expr,)
+
+    def __call__(self, record: Record, captures: dict[str, str]) -> bool:
+        if record.format != config_toml.NAME or not self.expr.predicate(record, captures):
             return False
         # One finding per file and setting (not one per rule), so each key gets its own line in Code Quality.
         captures.setdefault("setting", str(record.fields.get("setting", "")))
         captures.setdefault("config_file", record.origin.path)
         captures.setdefault("section", record.section or "")
         return True
-    return Expression(expr.text, expr.tree, on_config, frozenset({config_toml.MARKER.lower().encode()}), expr.captures)
 
 
 def _config_examples(examples: tuple[Example, ...]) -> tuple[Example, ...]:
@@ -149,6 +171,8 @@ def _config_examples(examples: tuple[Example, ...]) -> tuple[Example, ...]:
 
 
 def _window(f: yn.File, node: yaml.Node, what: str) -> Window | None:
+    from logsleuth.ruleset import yamlnodes as yn
+
     m = yn.mapping(f, node, what)
     if m is None:
         return None
@@ -163,6 +187,8 @@ def _window(f: yn.File, node: yaml.Node, what: str) -> Window | None:
 
 
 def _correlation(f: yn.File, node: yaml.Node) -> Correlation | None:
+    from logsleuth.ruleset import yamlnodes as yn
+
     m = yn.mapping(f, node, "correlate")
     if m is None:
         return None
@@ -188,6 +214,8 @@ def _correlation(f: yn.File, node: yaml.Node) -> Correlation | None:
 
 
 def _incident(f: yn.File, node: yaml.Node) -> IncidentSpec | None:
+    from logsleuth.ruleset import yamlnodes as yn
+
     m = yn.mapping(f, node, "incident")
     if m is None:
         return None
@@ -206,6 +234,10 @@ def _incident(f: yn.File, node: yaml.Node) -> IncidentSpec | None:
 
 
 def _example(f: yn.File, node: yaml.Node) -> Example | None:
+    import yaml
+
+    from logsleuth.ruleset import yamlnodes as yn
+
     if isinstance(node, yaml.ScalarNode):
         return Example((str(yn.node_value(node)),), {}, None, f.at(node))
     m = yn.mapping(f, node, "an example")
@@ -225,6 +257,10 @@ def _example(f: yn.File, node: yaml.Node) -> Example | None:
 
 
 def _examples(f: yn.File, node: yaml.Node) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
+    import yaml
+
+    from logsleuth.ruleset import yamlnodes as yn
+
     m = yn.mapping(f, node, "examples") or {}
     yn.check_keys(f, m, ("match", "no-match"), "examples")
     out: list[tuple[Example, ...]] = []
@@ -241,6 +277,8 @@ def _examples(f: yn.File, node: yaml.Node) -> tuple[tuple[Example, ...], tuple[E
 
 
 def _rule(f: yn.File, node: yaml.Node, stem: str | None) -> Rule | None:
+    from logsleuth.ruleset import yamlnodes as yn
+
     m = yn.mapping(f, node, "a rule")
     if m is None:
         return None
@@ -287,6 +325,10 @@ def _rule(f: yn.File, node: yaml.Node, stem: str | None) -> Rule | None:
 
 
 def _parse_file(path: str, text: str, single_rule_stem: str | None) -> tuple[list[Rule], list[RuleError]]:
+    import yaml
+
+    from logsleuth.ruleset import yamlnodes as yn
+
     f = yn.File(path, text)
     try:
         root = yn.compose(path, text)
@@ -362,16 +404,8 @@ def read_rule_file(path: Path) -> str:
     Only regular files are opened: opening a FIFO waits for a writer forever, and a device such as
     /dev/zero never ends.
     """
-    try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            raise RuleError("not a regular file (a FIFO, socket or device); rule files must be regular files",
-                            Location(str(path)))
-        with path.open("rb") as fh:
-            data = fh.read(MAX_RULE_FILE_BYTES + 1)
-    except OSError as exc:
-        raise RuleError(f"cannot read rule file: {exc.strerror or exc}", Location(str(path))) from None
-    if len(data) > MAX_RULE_FILE_BYTES:
-        raise RuleError(f"rule file larger than {MAX_RULE_FILE_BYTES >> 20} MiB", Location(str(path)))
+    # One open, checked with fstat (read_regular): a path swapped for a FIFO after a stat cannot block.
+    data = read_regular(str(path), MAX_RULE_FILE_BYTES, "rule file", RuleError)
     return data.decode("utf-8", errors="replace")
 
 
@@ -381,11 +415,19 @@ def env_rule_dirs() -> list[str]:
 
 
 def load(dirs: Sequence[str] = (), builtin: bool = True) -> list[Rule]:
-    """Load, validate and compile rules; raises RuleErrors holding every problem in every file."""
+    """Load, validate and compile rules; raises RuleErrors holding every problem in every file.
+
+    The compiled rules of the same files' text come from the cache when it has them (compiled.py).
+    """
+    sources = rule_sources(dirs, builtin)
+    return compiled.cached("rules", sources, lambda: _compile(sources))
+
+
+def _compile(sources: list[tuple[str, str]]) -> list[Rule]:
     rules: list[Rule] = []
     errors: list[RuleError] = []
     with cache.session():  # compile results kept on disk between runs (cache.py)
-        for path, text in rule_sources(dirs, builtin):
+        for path, text in sources:
             stem = Path(path).stem
             found, errs = _parse_file(path, text, stem)
             rules += found

@@ -19,6 +19,11 @@ def build(text: str, tree: Node) -> Expression:
     return Expression(text, tree, _compile(tree), _literals(tree), tuple(_capture_names(tree)))
 
 
+def predicate(tree: Node) -> Predicate:
+    """The closure `build` makes for `tree`: what a cached rule's expression gets back (compiled.py)."""
+    return _compile(tree)
+
+
 def _getter(name: str) -> Callable[[Record], Any]:
     if name == "path":
         return lambda r: r.origin.path
