@@ -112,6 +112,15 @@ def test_deep_yaml_is_refused(tmp_path):
     assert "deepyaml.yaml:6:" in err and "nests more than 64 levels" in err
 
 
+@pytest.mark.parametrize("command", ["scan", "lint"])
+@pytest.mark.parametrize("tag", ["!!python/object:os.system", "!!python/name:os.system", "!custom"])
+def test_a_yaml_tag_other_than_a_plain_value_is_a_located_rule_error(tmp_path, command, tag):
+    """SafeConstructor refused these with a ConstructorError traceback (found by the fuzz test)."""
+    _rule_file(tmp_path / "r", "tagged", "'message contains \"abc\"'", f"tags: [{tag} x]\n")
+    err = _attack(tmp_path, tmp_path / "r", command)
+    assert "tagged.yaml:6:8:" in err and "is not allowed in rule files" in err
+
+
 @pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
 def test_a_rule_file_that_never_ends_is_refused(tmp_path, target):
     d = tmp_path / "r"

@@ -99,10 +99,18 @@ def _check_tree(path: str, text: str, root: yaml.Node) -> None:
             raise RuleError(f"more than {MAX_NODES:,} YAML nodes in one rule file", _mark(path, node))
         if depth > MAX_DEPTH:
             raise RuleError(f"YAML nests more than {MAX_DEPTH} levels deep", _mark(path, node))
+        if node.tag not in _PLAIN_TAGS:
+            # `!!python/object:...` and the like: a rule holds strings, numbers, lists and mappings.
+            raise RuleError(f"YAML tag {node.tag!r} is not allowed in rule files; write the plain value",
+                            _mark(path, node))
         if isinstance(node, yaml.SequenceNode):
             stack.extend((n, depth + 1) for n in reversed(node.value))
         elif isinstance(node, yaml.MappingNode):
             stack.extend((n, depth + 1) for pair in reversed(node.value) for n in reversed(pair))
+
+
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map",
+                                                            "timestamp"))
 
 
 def _mark(path: str, node: yaml.Node) -> Location:
