@@ -25,7 +25,7 @@ from typing import Any, Iterable, Iterator
 from logsleuth.errors import Diagnostics, InputError, Location
 from logsleuth.match import parallel
 from logsleuth.match.engine import MAIN, RECOVER, Engine, Event, Hit, Hits, Tick
-from logsleuth.read import inputs
+from logsleuth.read import inputs, prefetch
 from logsleuth.read.decompress import compression
 from logsleuth.read.formats import get as get_format
 from logsleuth.read.formats.base import ParseContext
@@ -206,6 +206,7 @@ def _init_worker() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    prefetch.enabled = False  # each core has a worker already: no inflating thread beside it
 
 
 def _per_input(inp: inputs.Input, results: list[_Result], read: inputs.ReadOptions,
