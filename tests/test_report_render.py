@@ -474,3 +474,32 @@ def test_missing_template_and_unknown_format(tmp_path):
         render(_report(), "text", options=RenderOptions(template=str(tmp_path / "absent.j2")))
     with pytest.raises(LogsleuthError, match="unknown report format 'pdf'"):
         render(_report(), "pdf", options=RenderOptions())
+
+
+def test_a_long_text_report_details_twenty_incidents_and_gives_a_fix_once(tmp_path):
+    """25 incidents of one rule (a kernel OOM kill on each of 25 hosts): the text report details the
+    first 20, prints the rule's fix once, and lists the other 5 one line each; -v shows all in full."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "oom.log"
+    log.write_text("".join(
+        f"2026-11-20T{n % 24:02d}:{n:02d}:00+0000 h{n} kernel: Out of memory: Killed process {1000 + n} (java) "
+        "total-vm:2944323kB, anon-rss:2678830kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:8546kB oom_score_adj:0\n"
+        for n in range(25)))
+
+    def text(*extra: str) -> str:
+        run = subprocess.run([sys.executable, "-m", "logsleuth", "scan", str(log), "--fail-on", "none", *extra],
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    short = text()
+    assert short.startswith("logsleuth: 25 incidents")
+    assert short.count("[CRITICAL] Kernel OOM killer killed a process") == 20
+    assert short.count("\n  fix:\n") == 1 and short.count("fix: as for the kernel-oom-killed-process incident above") == 19
+    tail = short.split("5 more incidents (-v shows each in full):\n", 1)[1]
+    assert tail.count("  CRITICAL Kernel OOM killer killed a process (kernel-oom-killed-process), ×1") == 5
+    full = text("-v")
+    assert full.count("[CRITICAL] Kernel OOM killer killed a process") == 25 and full.count("\n  fix:\n") == 25
+    assert "more incidents" not in full
