@@ -3,30 +3,20 @@
 archive between them; windows span rotation boundaries; recoveries are found across files."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import build_tree
 
 from logsleuth.match import fanout
 from logsleuth.pipeline import ScanOptions, analyze
 from logsleuth.ruleset import load
 
-_spec = importlib.util.spec_from_file_location("build_tree", ROOT / "fixtures" / "batch" / "build_tree.py")
-assert _spec and _spec.loader
-build_tree = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build_tree)
 FORMATS = ("json", "text", "markdown", "sarif", "junit", "codequality", "html")
 _STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ(?=\"| by logsleuth)")  # generated_at, the only wall-clock value
-
-
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tree.build(tmp_path_factory.mktemp("batch"))
 
 
 def _reports(cmd: list[str], tree: Path, out: Path, jobs: int) -> dict[str, str]:
@@ -159,7 +149,9 @@ def test_small_inputs_go_to_workers_in_batches_and_an_archive_alone(tmp_path: Pa
     big.write_bytes(b"y" * (3 << 20))
     listed.insert(70, (inputs.Input(str(big), str(big)), None))
     listed.insert(10, (inputs.Input("a.tgz", "a.tgz", "archive"), None))
-    batches = fanout._batches(listed, list(range(len(listed))))
+    sizes = {i: fanout._fanned(inp) for i, (inp, _) in enumerate(listed)}
+    assert None not in sizes.values()  # small files, a member-less archive: all go to workers
+    batches = fanout._batches(sizes)  # type: ignore[arg-type]
     assert [i for b in batches for i in b] == list(range(len(listed)))  # every input once, in order
     assert all(len(b) <= fanout._BATCH_INPUTS for b in batches)
     assert [10] in batches  # the archive inflates to many members: a task of its own

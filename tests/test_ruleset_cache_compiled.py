@@ -16,18 +16,8 @@ import pytest
 
 from logsleuth.ruleset import cache, compiled, loader
 from logsleuth.ruleset.expr import And, Expression, Node, Not, Or
-from tests.conftest import ROOT, needs_hyperscan
+from tests.conftest import CACHE_PROBE_RULE as RULE, ROOT, needs_hyperscan
 
-RULE = """\
-id: cache-probe
-title: A rule for the cache tests
-severity: major
-category: runner-connectivity
-match: message ~ /{regex}/
-diagnosis: d
-fix: f
-why: w
-"""
 # Real wordings (gitlab-runner's network errors, as in the bundled rules' examples).
 LINES = [
     "2024-03-10T14:00:01+0000 build-host gitlab-runner[812]: ERROR: Checking for jobs... forbidden                "
@@ -37,14 +27,6 @@ LINES = [
     "Post \"https://gitlab.example.com/api/v4/jobs/request\": dial tcp: lookup gitlab.example.com on 127.0.0.53:53: "
     "no such host",
 ]
-
-
-@pytest.fixture()
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "cache"
-    monkeypatch.setenv("LOGSLEUTH_CACHE_DIR", str(d))
-    monkeypatch.delenv("LOGSLEUTH_NO_CACHE", raising=False)
-    return d
 
 
 def _entries(cache_dir: Path, kind: str) -> list[Path]:
@@ -229,10 +211,13 @@ def test_a_damaged_or_foreign_entry_is_ignored_and_rebuilt(cache_dir: Path, tmp_
         assert cache.read_blob(rebuilt.name, compiled.keys("rules", loader.rule_sources([], True))[1]) is not None
 
 
-def test_changed_compiler_code_makes_entries_foreign(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_changed_compiler_code_makes_entries_foreign(cache_dir: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     loader.load()
     before = compiled.keys("rules", loader.rule_sources([], True))
-    monkeypatch.setattr(compiled, "_code_digest", lambda: b"other code")
+    other = tmp_path / "changed.py"  # one more source file of the compiler: other code
+    other.write_text("X = 1\n")
+    monkeypatch.setattr(compiled, "_CODE", (*compiled._CODE, other))
     after = compiled.keys("rules", loader.rule_sources([], True))
     assert after[0] == before[0] and after[1] != before[1]  # same entry name, another key: rebuilt in place
 

@@ -47,10 +47,10 @@ def input_options(func: Any) -> Any:
         click.option("--encoding", metavar="NAME", expose_value=False, callback=_encoding,
                      help="Read inputs as text in this encoding (e.g. latin-1, utf-16le); default: UTF-8, "
                           "or UTF-16 when a byte-order mark says so."),
-        click.option("--max-inflate", metavar="SIZE", expose_value=False, callback=_max_inflate,
+        click.option("--max-inflate", metavar="SIZE", expose_value=False, callback=_size,
                      help="A compressed input may inflate past SIZE (default 1G) only while it stays "
                           "under 100x its compressed size; beyond, it is read in part (a decompression bomb)."),
-        click.option("--max-decompressed", metavar="SIZE", expose_value=False, callback=_max_decompressed,
+        click.option("--max-decompressed", metavar="SIZE", expose_value=False, callback=_size,
                      help="A compressed input is read in part past SIZE of output, whatever its ratio "
                           "(default 64G)."),
     ]):
@@ -72,20 +72,13 @@ def _encoding(ctx: click.Context, _param: click.Parameter, value: str | None) ->
 _SIZE = re.compile(r"(\d+)([KMG]?)i?B?", re.IGNORECASE)
 
 
-def _max_inflate(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """`--max-inflate` / `--max-decompressed`: a size such as 512M or 2G, kept in ctx.meta under the option's name."""
     if value is not None:
         m = _SIZE.fullmatch(value.strip())
         if not m or int(m.group(1)) == 0:
-            raise click.BadParameter(f"{value!r} is not a size such as 512M or 2G", param_hint="--max-inflate")
-        ctx.meta["logsleuth.max_inflate"] = int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2).upper()]
-
-
-def _max_decompressed(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        m = _SIZE.fullmatch(value.strip())
-        if not m or int(m.group(1)) == 0:
-            raise click.BadParameter(f"{value!r} is not a size such as 512M or 2G", param_hint="--max-decompressed")
-        ctx.meta["logsleuth.max_decompressed"] = int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2).upper()]
+            raise click.BadParameter(f"{value!r} is not a size such as 512M or 2G", param_hint=param.opts[0])
+        ctx.meta[f"logsleuth.{param.name}"] = int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2).upper()]
 
 
 def read_options(input_format: str | None, year: int | None, tz: str | None,

@@ -11,7 +11,6 @@ read of it, capped at its size (a compressed file inflates past it). An archive 
 """
 from __future__ import annotations
 
-import fnmatch
 import os
 import stat
 import sys
@@ -26,36 +25,28 @@ def wanted(stream: IO[str], quiet: bool, disabled: bool, live: bool) -> bool:
     return not (quiet or disabled or live) and stream.isatty()
 
 
-def _matches(rel: str, name: str, patterns: Sequence[str]) -> bool:
-    # The same test as the directory walk's --include/--exclude (read/inputs.py): name or relative path.
-    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(rel, p) for p in patterns)
-
-
 def plan(paths: Sequence[str], include: Sequence[str] = (), exclude: Sequence[str] = ()) -> dict[str, int]:
     """The regular files a scan of `paths` will read, with their sizes (what the progress counts to)."""
+    from logsleuth.errors import Diagnostics
+    from logsleuth.read.inputs import ReadOptions, walk
+
+    opts = ReadOptions(include=tuple(include), exclude=tuple(exclude))
     sizes: dict[str, int] = {}
     for path in paths:
         if path == "-":
             continue
         try:
-            st = os.stat(path)
+            is_dir = stat.S_ISDIR(os.stat(path).st_mode)
         except OSError:
             continue
-        if stat.S_ISREG(st.st_mode):
-            sizes[path] = st.st_size
-        elif stat.S_ISDIR(st.st_mode):
-            for dirpath, _dirs, names in os.walk(path):
-                for name in names:
-                    full = os.path.join(dirpath, name)
-                    rel = os.path.relpath(full, path)
-                    if (include and not _matches(rel, name, include)) or _matches(rel, name, exclude):
-                        continue
-                    try:
-                        st = os.stat(full)
-                    except OSError:
-                        continue
-                    if stat.S_ISREG(st.st_mode):
-                        sizes[full] = st.st_size
+        # The scan's own walk (its warnings are the scan's to give, not the plan's).
+        for found in walk(path, opts, Diagnostics()) if is_dir else [path]:
+            try:
+                st = os.stat(found)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                sizes[found] = st.st_size
     return sizes
 
 

@@ -30,8 +30,8 @@ _WorkerPlugin: Any = distributed.WorkerPlugin
 Future = Any
 
 from logsleuth.errors import Diagnostics, InputError, Location
-from logsleuth.match.engine import Engine, Event, Hit, Hits, Probe, Tick
-from logsleuth.match.parallel import MIN_SIZE, RANGE_SIZE, STATELESS, _track_armed, cuts
+from logsleuth.match.engine import Engine, Event, Hit, Hits, Probe, Tick, track_armed
+from logsleuth.match.parallel import MIN_SIZE, RANGE_SIZE, STATELESS, cuts
 from logsleuth.model import Origin
 from logsleuth.read import entries, formats, inputs, remote
 from logsleuth.read.decompress import compression
@@ -442,7 +442,7 @@ class Scan:
             o = record.origin
             record.origin = Origin(name, o.line + line_offset, o.span)
             found: Hits = tuple(Hit(probes[index], record, captures, context) for index, captures, context in hits)
-            _track_armed(self.armed, found)
+            track_armed(self.armed, found)
             yield found
 
 

@@ -164,7 +164,7 @@ class Engine:
             hits = self._resolve(hits)
         # After _resolve: a failure hidden by a more specific rule is not this rule's to recover
         # from (looking for its recovery cost a tenth of the 200 MB bench), and the parent of a
-        # parallel scan replays exactly these hits (parallel._track_armed).
+        # parallel scan replays exactly these hits (track_armed).
         for h in hits:
             self._track(h)
         return hits
@@ -184,17 +184,12 @@ class Engine:
             signal.setitimer(signal.ITIMER_REAL, 0)
 
     def _track(self, h: Hit) -> None:
-        """A failure arms its rule's recovery on its host; the first recovery there disarms it."""
-        rule, host = h.probe.rule, h.record.host
-        if h.probe.role == MAIN and rule.recovered_by is not None:
-            self._armed.setdefault(rule.id, set()).add(host)
-            self._armed_rules.add(rule.id)
-        elif h.probe.role == RECOVER:
-            # Only the first recovery after a failure matters (when it came back).
-            hosts = self._armed.get(rule.id, set())
-            hosts.discard(host)
-            if not hosts:
-                self._armed_rules.discard(rule.id)
+        track_armed(self._armed, (h,))
+        rule = h.probe.rule.id
+        if self._armed.get(rule):
+            self._armed_rules.add(rule)
+        else:
+            self._armed_rules.discard(rule)
 
     def _resolve(self, hits: list[Hit]) -> list[Hit]:
         main = [h for h in hits if h.probe.role == MAIN]
@@ -568,6 +563,17 @@ class _Recovery:
                 self.pending = (head, line_end, {i + first for i in ids})
                 return head, self.pending[2]
             start = line_end + 1  # part of an entry already evaluated
+
+def track_armed(armed: dict[str, set[str | None]], hits: Iterable[Hit]) -> None:
+    """A failure arms its rule's recovery on its host; the first recovery there disarms it (only the
+    first recovery after a failure matters: when it came back). The engine's own bookkeeping, and a
+    parallel scan's parent replaying its workers' hits in input order (parallel.py, fanout.py)."""
+    for h in hits:
+        if h.probe.role == MAIN and h.rule.recovered_by is not None:
+            armed.setdefault(h.rule.id, set()).add(h.record.host)
+        elif h.probe.role == RECOVER:
+            armed.get(h.rule.id, set()).discard(h.record.host)
+
 
 class _OverBudget(Exception):
     """Raised by the SIGALRM handler inside a probe that ran past RECORD_BUDGET."""

@@ -20,11 +20,11 @@ import os
 import signal
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 from logsleuth.errors import Diagnostics, InputError, Location
 from logsleuth.match import parallel
-from logsleuth.match.engine import MAIN, RECOVER, Engine, Event, Hit, Hits, Tick
+from logsleuth.match.engine import Engine, Event, Hit, Hits, Tick, track_armed
 from logsleuth.read import inputs, prefetch
 from logsleuth.read.decompress import compression
 from logsleuth.read.formats import get as get_format
@@ -97,20 +97,29 @@ def _first_time(inp: inputs.Input, read: inputs.ReadOptions) -> datetime | None:
     return None
 
 
-def _fanned(inp: inputs.Input) -> bool:
-    """Inputs a worker reads: members, and files that are not big plain ones (parallel.py's)."""
+_BATCH_BYTES = 4 << 20  # a worker's task: inputs together about this big, so that many small
+_BATCH_INPUTS = 64  # files cost one round trip to a worker between them, not one each
+_MEMBER_GUESS = 1 << 20  # an archive member's size is not known before the archive is listed
+
+
+def _fanned(inp: inputs.Input) -> int | None:
+    """The size of an input a worker reads (members, and files that are not big plain ones:
+    parallel.py's), for cutting tasks (_batches); None for one the parent reads."""
     if inp.kind not in _FANNED:
-        return False
-    if inp.kind in ("member", "archive"):
-        return True
+        return None
+    if inp.kind == "archive":
+        return _BATCH_BYTES  # many members, inflated: a task of its own
+    if inp.kind == "member":
+        return _MEMBER_GUESS
     path = inp.path or inp.name
     try:
-        if os.path.getsize(path) < parallel.MIN_SIZE:
-            return True
+        size = os.path.getsize(path)
+        if size < parallel.MIN_SIZE:
+            return size
         with open(path, "rb") as fh:
-            return compression(fh.read(6)) is not None
+            return size if compression(fh.read(6)) is not None else None
     except OSError:
-        return False  # opened in the parent, which reports why
+        return None  # opened in the parent, which reports why
 
 
 def opened(paths: list[str], engine: Engine, read: inputs.ReadOptions, diag: Diagnostics, jobs: int,
@@ -132,7 +141,8 @@ def opened(paths: list[str], engine: Engine, read: inputs.ReadOptions, diag: Dia
     if skipped:
         diag.warn(f"{skipped} file{'s' if skipped != 1 else ''} not read: wholly outside --since/--until "
                   "(last written more than a day before --since, or first entry at or after --until)")
-    fanned = [i for i, (inp, _) in enumerate(listed) if _fanned(inp)] if jobs > 1 else []
+    sizes = {i: n for i, (inp, _) in enumerate(listed) if (n := _fanned(inp)) is not None} if jobs > 1 else {}
+    fanned = list(sizes)
     replayed = [0, 0, 0]
 
     def replay(upto: tuple[int, int, int]) -> None:
@@ -151,7 +161,7 @@ def opened(paths: list[str], engine: Engine, read: inputs.ReadOptions, diag: Dia
         replay((len(listing.input_errors), len(listing.warnings), listing.truncated_lines))
         return
     with _pool(engine, [inp for inp, _ in listed], read, jobs) as pool:
-        results = (r for batch in parallel.ordered(pool, _work_batch, _batches(listed, fanned), jobs) for r in batch)
+        results = (r for batch in parallel.ordered(pool, _work_batch, _batches(sizes), jobs) for r in batch)
         armed: dict[str, set[str | None]] = {}
         todo = set(fanned)
         for index, (inp, upto) in enumerate(listed):
@@ -224,28 +234,17 @@ def _per_input(inp: inputs.Input, results: list[_Result], read: inputs.ReadOptio
         yield (listed or {}).get(name, inputs.Input(name, inp.path, "member")), result
 
 
-_BATCH_BYTES = 4 << 20  # a worker's task: inputs together about this big, so that many small
-_BATCH_INPUTS = 64  # files cost one round trip to a worker between them, not one each
-_MEMBER_GUESS = 1 << 20  # an archive member's size is not known before the archive is listed
-
-
-def _batches(listed: list[tuple[inputs.Input, Any]], fanned: list[int]) -> list[list[int]]:
-    """`fanned` cut into runs of consecutive indices, each about _BATCH_BYTES or _BATCH_INPUTS long."""
+def _batches(sizes: dict[int, int]) -> list[list[int]]:
+    """The fanned inputs' indices (keys of `sizes`, in order) cut into runs of about _BATCH_BYTES or
+    _BATCH_INPUTS inputs."""
     out: list[list[int]] = []
-    size = 0
-    for index in fanned:
-        inp = listed[index][0]
-        try:
-            n = os.path.getsize(inp.path) if inp.kind == "file" and inp.path else _MEMBER_GUESS
-        except OSError:
-            n = 0
-        if inp.kind == "archive":
-            n = _BATCH_BYTES  # many members, inflated: a task of its own
-        if not out or size + n > _BATCH_BYTES or len(out[-1]) >= _BATCH_INPUTS:
+    total = 0
+    for index, n in sizes.items():
+        if not out or total + n > _BATCH_BYTES or len(out[-1]) >= _BATCH_INPUTS:
             out.append([])
-            size = 0
+            total = 0
         out[-1].append(index)
-        size += n
+        total += n
     return out
 
 
@@ -308,7 +307,7 @@ def _matched(result: _Result, inp: inputs.Input, engine: Engine, read: inputs.Re
         events = _with_recoveries(events, _recoveries(inp, engine, read, armed))
     for ev in events:
         if not isinstance(ev, Tick):
-            _track_armed(armed, ev)
+            track_armed(armed, ev)
     return Matched(name, get_format(fmt), reason, ctx, iter(()), None, size, lines, content, events=events)
 
 
@@ -350,11 +349,3 @@ def _with_recoveries(events: list[Event], found: list[Hits]) -> list[Event]:
     out.extend(by_line[k] for k in sorted(by_line))
     return out
 
-
-def _track_armed(armed: dict[str, set[str | None]], hits: Iterable[Hit]) -> None:
-    """Engine.evaluate's bookkeeping, replayed in the parent over every input's hits in order."""
-    for h in hits:
-        if h.probe.role == MAIN and h.rule.recovered_by is not None:
-            armed.setdefault(h.rule.id, set()).add(h.record.host)
-        elif h.probe.role == RECOVER:
-            armed.get(h.rule.id, set()).discard(h.record.host)

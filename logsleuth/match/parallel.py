@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from logsleuth.read import entries, inputs
 from logsleuth.read.decompress import compression
-from logsleuth.match.engine import MAIN, RECOVER, Engine, Event, Hit, Tick
+from logsleuth.match.engine import Engine, Event, Hit, Tick, track_armed
 from logsleuth.errors import Diagnostics, InputError, Location
 from logsleuth.model import Origin
 from logsleuth.read.formats import Format
@@ -173,7 +173,7 @@ def _collect(results: Iterator[_Result], engine: Engine, opened: inputs.Opened, 
                 for h in hits:
                     o = h.record.origin
                     h.record.origin = Origin(opened.name, o.line + line_offset, o.span)
-                _track_armed(armed, hits)
+                track_armed(armed, hits)
                 yield hits
         for event in result.events:
             if event[0] == "t":
@@ -183,7 +183,7 @@ def _collect(results: Iterator[_Result], engine: Engine, opened: inputs.Opened, 
             o = record.origin
             record.origin = Origin(opened.name, o.line + line_offset, o.span)
             found = tuple(Hit(probes[index], record, captures, context) for index, captures, context in hits)
-            _track_armed(armed, found)
+            track_armed(armed, found)
             yield found
         line_offset += result.lines
         opened.lines_read += result.lines
@@ -197,16 +197,6 @@ def _collect(results: Iterator[_Result], engine: Engine, opened: inputs.Opened, 
     # the inputs after this file.
     engine._armed = {rule: hosts for rule, hosts in armed.items() if hosts}
     engine._armed_rules = set(engine._armed)
-
-
-def _track_armed(armed: dict[str, set[str | None]], hits: tuple[Hit, ...]) -> None:
-    """Engine.evaluate's bookkeeping, replayed in the parent: a failure arms its rule's recovery
-    on its host, the first recovery there disarms it."""
-    for h in hits:
-        if h.probe.role == MAIN and h.rule.recovered_by is not None:
-            armed.setdefault(h.rule.id, set()).add(h.record.host)
-        elif h.probe.role == RECOVER:
-            armed.get(h.rule.id, set()).discard(h.record.host)
 
 
 _PR_SET_PDEATHSIG = 1

@@ -111,7 +111,7 @@ def expand(paths: Sequence[str], opts: ReadOptions, diag: Diagnostics, defer: bo
             diag.input_error(InputError(f"cannot read: {exc.strerror or exc}", where))
             continue
         if stat.S_ISDIR(mode):
-            files.extend(_walk(path, opts, diag))
+            files.extend(walk(path, opts, diag))
         elif stat.S_ISREG(mode):
             files.append(path)
             named.add(path)
@@ -126,7 +126,8 @@ def expand(paths: Sequence[str], opts: ReadOptions, diag: Diagnostics, defer: bo
     yield from _file_inputs(_order_rotated(files), named, opts, diag, defer)
 
 
-def _walk(root: str, opts: ReadOptions, diag: Diagnostics) -> list[str]:
+def walk(root: str, opts: ReadOptions, diag: Diagnostics) -> list[str]:
+    """The files under `root` a scan reads, as `expand` walks it: --include/--exclude, regular files only."""
     def unreadable(exc: OSError) -> None:
         # What lies below an unreadable directory is missing from the scan: partial input.
         where = Location(printable(exc.filename or root))

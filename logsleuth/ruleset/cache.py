@@ -28,7 +28,7 @@ import contextlib
 import hashlib
 import json
 import os
-from functools import wraps
+from functools import cache, wraps
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -64,13 +64,24 @@ def cache_dir() -> Path | None:
     return Path(base) / "logsleuth"
 
 
-def code_key() -> str:
-    """A digest of logsleuth's version and the memoized code: results of other code never match."""
+@cache
+def code_digest(paths: tuple[Path, ...]) -> bytes:
+    """A digest of logsleuth's version and these source files: what code produced a cached result
+    (an entry of other code never matches); read once a run."""
     h = hashlib.sha256(__version__.encode())
+    for path in paths:
+        h.update(path.name.encode() + b"\0")
+        try:
+            h.update(path.read_bytes())
+        except OSError:  # an install without sources (zipapp, .pyc only): the version must do
+            h.update(b"?")
+    return h.digest()
+
+
+def code_key() -> str:
+    """The digest of the memoized code (_SOURCES), for the compile-*.json file's name and key."""
     here = Path(__file__).parent
-    for name in _SOURCES:
-        h.update((here / name).read_bytes())
-    return h.hexdigest()[:24]
+    return code_digest(tuple(here / name for name in _SOURCES)).hex()[:24]
 
 
 def _read(path: Path, key: str) -> dict[str, dict[str, Any]]:

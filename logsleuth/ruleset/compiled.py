@@ -47,23 +47,12 @@ _CODE = (*sorted(_HERE.glob("*.py")), _HERE / "dsl.lark", _HERE.parent / "model.
          _HERE.parent / "read" / "config_toml.py")
 
 
-def _code_digest() -> bytes:
-    h = hashlib.sha256()
-    for path in _CODE:
-        h.update(path.name.encode() + b"\0")
-        try:
-            h.update(path.read_bytes())
-        except OSError:  # an install without sources (zipapp, .pyc only): the version must do
-            h.update(b"?")
-    return h.digest()
-
-
 def keys(kind: str, sources: Sequence[tuple[str, str]]) -> tuple[str, str]:
     """(entry name, key): the name depends on `kind` and the rule paths only, so an edited rule file
     replaces its set's entry instead of adding one; the key on everything the compiled rules depend on."""
     build = b"\0".join([FORMAT.encode(), __version__.encode(), sys.version.encode(), sys.implementation.cache_tag.encode()])
     name = hashlib.sha256(build)  # two Pythons sharing a home directory keep an entry each
-    key = hashlib.sha256(build + b"\0" + _code_digest())
+    key = hashlib.sha256(build + b"\0" + cache.code_digest(_CODE))
     for path, text in sources:
         name.update(path.encode() + b"\0")
         key.update(path.encode() + b"\0" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest())
