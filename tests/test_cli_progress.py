@@ -4,7 +4,6 @@ terminal is a real pty (the `pty` module), with a window size as a terminal emul
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import os
 import pty
 import re
@@ -17,19 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import build_tree
 
 from logsleuth.cli import progress
-
-_spec = importlib.util.spec_from_file_location("build_tree", ROOT / "fixtures" / "batch" / "build_tree.py")
-assert _spec and _spec.loader
-build_tree = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build_tree)
-
-
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tree.build(tmp_path_factory.mktemp("batch"))
 
 
 def _pty_run(cmd: list[str], *, stop_when: str | None = None, timeout: float = 90) -> tuple[int, bytes]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html.parser
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -12,10 +11,6 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-_spec = importlib.util.spec_from_file_location("build_tree", ROOT / "fixtures" / "batch" / "build_tree.py")
-assert _spec and _spec.loader
-build_tree = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build_tree)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
@@ -66,11 +61,6 @@ def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                            f"--user-data-dir={tmp_path / 'profile'}", *args], capture_output=True, text=True,
                           timeout=90, env={**os.environ, "HOME": str(tmp_path)})
-
-
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tree.build(tmp_path_factory.mktemp("batch"))
 
 
 def test_one_self_contained_page_with_every_section(logsleuth_cmd: list[str], tmp_path: Path, tree: Path) -> None:

@@ -5,15 +5,11 @@ and the sandbox stays: a template still cannot reach Python internals.
 """
 from __future__ import annotations
 
-import os
-import resource
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from conftest import MEMORY_CEILING, run_bounded
 
 from logsleuth.errors import LogsleuthError
 from logsleuth.model import Report
@@ -21,7 +17,6 @@ from logsleuth.report import render as render_module
 from logsleuth.report.options import RenderOptions
 from logsleuth.report.render import render
 
-MEMORY_CEILING = 1 << 30
 LOG = "2024-03-10T12:00:05+0000 ci1 kernel: Out of memory: Killed process 4242 (java)\n"
 
 
@@ -35,26 +30,7 @@ def _cli(tmp_path: Path, source: str, timeout: float = 30.0) -> tuple[int, str, 
     """(status, stderr, seconds, peak RSS bytes) of a real scan with the template, under RLIMIT_AS."""
     (tmp_path / "t.j2").write_text(source)
     (tmp_path / "x.log").write_text(LOG)
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CEILING, MEMORY_CEILING))
-
-    start = time.monotonic()
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "logsleuth", "scan", "--template", str(tmp_path / "t.j2"),
-                                 str(tmp_path / "x.log")], stdout=subprocess.DEVNULL, stderr=err, preexec_fn=limit)
-        while True:  # os.wait4: this child's own peak RSS
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - start > timeout:
-                proc.kill()
-                proc.wait()
-                pytest.fail(f"still rendering after {timeout} s")
-            time.sleep(0.02)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        return proc.returncode, err.read().decode(errors="replace"), time.monotonic() - start, usage.ru_maxrss * 1024
+    return run_bounded("scan", "--template", str(tmp_path / "t.j2"), str(tmp_path / "x.log"), timeout=timeout)
 
 
 def test_a_huge_repeat_is_refused_before_it_is_built(tmp_path):

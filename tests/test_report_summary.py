@@ -3,7 +3,6 @@ problems, in every report format, over the batch fixture tree (two hosts, rotate
 files, one corrupt archive)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 from datetime import datetime, timezone
@@ -17,15 +16,6 @@ from logsleuth.model import InputProblem, Report, Spread
 from logsleuth.report.summary import BAR_WIDTH, NO_HOST, Tally, summarize
 
 SCHEMA = ROOT / "logsleuth" / "report" / "schemas" / "report.schema.json"
-_spec = importlib.util.spec_from_file_location("build_tree", ROOT / "fixtures" / "batch" / "build_tree.py")
-assert _spec and _spec.loader
-build_tree = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build_tree)
-
-
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tree.build(tmp_path_factory.mktemp("batch"))
 
 
 def scan(cmd: list[str], *args: object) -> subprocess.CompletedProcess[str]:

@@ -14,26 +14,7 @@ from pathlib import Path
 import pytest
 
 from logsleuth.ruleset import cache, loader
-from tests.conftest import ROOT
-
-RULE = """\
-id: cache-probe
-title: A rule for the cache tests
-severity: major
-category: runner-connectivity
-match: message ~ /{regex}/
-diagnosis: d
-fix: f
-why: w
-"""
-
-
-@pytest.fixture()
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "cache"
-    monkeypatch.setenv("LOGSLEUTH_CACHE_DIR", str(d))
-    monkeypatch.delenv("LOGSLEUTH_NO_CACHE", raising=False)
-    return d
+from tests.conftest import CACHE_PROBE_RULE as RULE, ROOT
 
 
 def _load(rules_dir: Path | None = None) -> tuple[list, cache._Store]:

@@ -6,44 +6,15 @@ the child's own peak RSS (os.wait4) is checked too.
 from __future__ import annotations
 
 import os
-import resource
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
+from conftest import MEMORY_CEILING, run_bounded
 
 from logsleuth.errors import RuleError
 from logsleuth.ruleset import dsl, loader
 
-MEMORY_CEILING = 1 << 30  # RLIMIT_AS of the child: 1 GiB
 LOG = "2024-03-10T12:00:05+0000 ci1 kernel: abc0 happened\n"
-
-
-def run_bounded(*args: str, timeout: float = 20.0, cwd: Path | None = None) -> tuple[int, str, float, int]:
-    """(exit status, stderr, seconds, peak RSS in bytes) of `python -m logsleuth args` under the ceiling."""
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CEILING, MEMORY_CEILING))
-
-    start = time.monotonic()
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "logsleuth", *args], stdout=subprocess.DEVNULL,
-                                stderr=err, preexec_fn=limit, cwd=cwd)
-        while True:  # os.wait4 gives this child's own peak RSS, which subprocess's wait discards
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - start > timeout:
-                proc.kill()
-                proc.wait()
-                pytest.fail(f"{args} still running after {timeout} s")
-            time.sleep(0.02)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        text = err.read().decode(errors="replace")
-    return proc.returncode, text, time.monotonic() - start, usage.ru_maxrss * 1024
 
 
 def _rule_file(d: Path, rule_id: str, match: str, extra: str = "") -> Path:
