@@ -136,6 +136,19 @@ def test_bare_secret_captured_elsewhere_is_masked_everywhere():
     assert out.evidence[0].text == "register --registration-token [REDACTED]"
 
 
+def test_a_secret_learnt_late_in_the_report_is_masked_before_it_too():
+    # The first finding holds the bare value; only the second one's evidence says it is a token:
+    # redaction needs its second pass (skipped when a pass learns nothing).
+    bare = Finding(rule=_RULE, message="job used LeGaCyReGiStRaTiOn20", fingerprint="a", count=1, first_seen=None,
+                   last_seen=None, variables={}, evidence=(Evidence(path="a.log", line=1, text="LeGaCyReGiStRaTiOn20"),))
+    named = Finding(rule=_RULE, message="m", fingerprint="b", count=1, first_seen=None, last_seen=None, variables={},
+                    evidence=(Evidence(path="b.log", line=1, text="register --registration-token LeGaCyReGiStRaTiOn20"),))
+    out = redact_report(Report(findings=(bare, named), rules=(_RULE,)))
+    assert out.findings[0].message == "job used [REDACTED]"
+    assert out.findings[0].evidence[0].text == "[REDACTED]"
+    assert out.findings[1].evidence[0].text == "register --registration-token [REDACTED]"
+
+
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [

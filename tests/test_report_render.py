@@ -503,3 +503,20 @@ def test_a_long_text_report_details_twenty_incidents_and_gives_a_fix_once(tmp_pa
     full = text("-v")
     assert full.count("[CRITICAL] Kernel OOM killer killed a process") == 25 and full.count("\n  fix:\n") == 25
     assert "more incidents" not in full
+
+
+@pytest.mark.parametrize("value", [
+    "plain", "<script>&'quote'</script>", "é ü € \U0001f600 \x1b[31m \n\t\"\\", "", None, True, False, 0, -7, 10**30,
+    1.5, float("nan"), [1, "<a>", None], {"b": 1, "a": ["&"]}, ("x", 2), {"k": {"z": 1, "y": "'"}},
+])
+def test_tojson_filter_is_jinjas_own_byte_for_byte(value: object) -> None:
+    # The report's faster |tojson must give what Jinja's gives: sorted keys, ASCII, `<>&'` escaped.
+    import jinja2
+    from jinja2.utils import htmlsafe_json_dumps
+
+    from logsleuth.report.filters import FILTERS
+
+    ours = FILTERS["tojson"](value)
+    assert ours == htmlsafe_json_dumps(value, dumps=json.dumps, sort_keys=True)
+    assert isinstance(ours, type(jinja2.Environment().filters["tojson"](jinja2.nodes.EvalContext(jinja2.Environment()), value)))
+    assert FILTERS["tojson"](value, indent=2) == htmlsafe_json_dumps(value, dumps=json.dumps, sort_keys=True, indent=2)

@@ -18,11 +18,12 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
 from logsleuth.model import ErrorTemplate, Evidence, Finding, Report
-from logsleuth.report.shapes import ANSI, HINTS, PEM_BEGIN, PEM_END, PERCENT, SHAPES
+from logsleuth.report.shapes import ANSI, HINTS, PEM_BEGIN, PEM_END, PERCENT, SHAPES, Shape
 
 MASK = "[REDACTED]"
 # Secrets found anywhere are masked everywhere, but shorter values are too likely to be ordinary
@@ -39,12 +40,18 @@ _TOKEN_NAME = re.compile(r"(?i)token|api[_-]?key")
 _LAST_WORD = re.compile(r"(.*\s)?(\S+)\s*$", re.DOTALL)
 
 
+@lru_cache(maxsize=256)
+def _shapes_for(present: frozenset[str]) -> tuple[Shape, ...]:
+    """The shapes a line holding these hints may hold, in SHAPES order (most lines hold no hint:
+    then only the shapes without hints are left to look at)."""
+    return tuple(shape for shape in SHAPES if not shape.hints or not shape.hints.isdisjoint(present))
+
+
 def _mask_shapes(text: str, found: set[str]) -> str:
     lower = text.lower()
-    present = {h for h in HINTS if h in lower}
-    for shape in SHAPES:
+    for shape in _shapes_for(frozenset(h for h in HINTS if h in lower)):
         if shape.hints:
-            if shape.hints.isdisjoint(present) or (shape.also and shape.also not in lower):
+            if shape.also and shape.also not in lower:
                 continue
         elif shape.gate is not None and not shape.gate(text):
             continue
@@ -264,9 +271,12 @@ def redact_report(report: Report, redactor: Redactor | None = None) -> Report:
     if redactor is None and _LAST and _LAST[0][0] is report:
         return _LAST[0][1]  # the same (immutable) report rendered in several formats
     r = redactor or Redactor()
-    if not r._stream:
-        r.report(report)  # first pass: learn every secret the report holds, wherever it is
+    known = len(r._known)
     out = r.report(report)
+    if not r._stream and len(r._known) > known:
+        # A secret learnt late in the report is masked in what came before it too: a second pass.
+        # Most reports hold none, and a pass that learnt nothing is already the final one.
+        out = r.report(report)
     if redactor is None:
         _LAST[:] = [(report, out)]
     return out

@@ -25,6 +25,7 @@ from logsleuth import __version__
 from logsleuth.errors import Location, LogsleuthError
 from logsleuth.read.files import read_regular
 from logsleuth.ruleset import cache
+from logsleuth.report import filters
 from logsleuth.report.filters import FILTERS, style
 from logsleuth.model import Report
 from logsleuth.report.options import RenderOptions
@@ -150,8 +151,9 @@ def _template_cache(cls: type[jinja2.Environment]) -> _TemplateCache | None:
     if cache.cache_dir() is None:  # --no-cache
         return None
     # What shapes the compiled code besides the template's source: the environment class (the
-    # sandbox compiles operators differently), its settings (this file) and the versions.
-    here = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    # sandbox compiles operators differently), its settings (this file), the filters (Jinja
+    # compiles into a call whether a filter takes the context) and the versions.
+    here = hashlib.sha256(b"".join(Path(f).read_bytes() for f in (__file__, filters.__file__))).hexdigest()
     return _TemplateCache(f"{cls.__qualname__}|{__version__}|{jinja2.__version__}|{here}")
 
 

@@ -27,8 +27,11 @@ def _shape(name: str, regex: str, *hints: str, flags: int = 0, also: str = "",
     return Shape(name, re.compile(regex, flags), frozenset(hints), also, gate, accept)
 
 
+_LONG_WORD = re.compile(r"\S{40}")
+
+
 def _has_long_word(text: str) -> bool:
-    return any(len(word) >= 40 for word in text.split())
+    return _LONG_WORD.search(text) is not None
 
 
 _I = re.IGNORECASE
