@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from logsleuth import __version__
-from logsleuth.read import follow, inputs
+from logsleuth.read import inputs
 from logsleuth.match import fanout, parallel
 from logsleuth.findings import unexplained
 from logsleuth.findings.collect import Collector
@@ -169,6 +169,8 @@ def _scan_one(engine: Engine, inp: inputs.Input | None, opened: inputs.Opened, o
 def _quiet_ticks(events: Iterable[Event]) -> Iterator[Event]:
     """A followed stream that goes quiet still moves on in time: event time advances by the wall
     clock since the last event, so an absence (`not_followed_by`) is decided without more input."""
+    from logsleuth.read import follow  # a thread and select(): only a followed stream needs them
+
     last: list[datetime] = []
     made: list[Tick] = []
 

@@ -18,9 +18,9 @@ HEAVY = ("lark", "yaml", "jinja2", "hyperscan", "ahocorasick", "http.client", "s
          "logsleuth.ruleset.loader", "logsleuth.match.engine", "logsleuth.pipeline", "logsleuth.report.render")
 
 
-def _imported(args: list[str], stdin: str = "") -> tuple[int, str, set[str]]:
-    """Run `logsleuth ARGS` in a fresh interpreter; its exit status, stdout and which HEAVY modules it imported."""
-    names = ",".join(repr(m) for m in HEAVY)
+def _imported(args: list[str], stdin: str = "", heavy: tuple[str, ...] = HEAVY) -> tuple[int, str, set[str]]:
+    """Run `logsleuth ARGS` in a fresh interpreter; its exit status, stdout and which `heavy` modules it imported."""
+    names = ",".join(repr(m) for m in heavy)
     code = ("import atexit, sys\n"
             f"atexit.register(lambda: sys.stderr.write('\\nIMPORTED: ' + ' '.join(m for m in ({names},) "
             "if m in sys.modules) + '\\n'))\n"
@@ -105,3 +105,42 @@ def test_a_path_alone_is_still_a_scan(tmp_path: os.PathLike[str]) -> None:
     proc = subprocess.run([sys.executable, "-m", "logsleuth", str(log)], capture_output=True, text=True, cwd=ROOT,
                           env=dict(os.environ), timeout=120)
     assert proc.returncode == 1 and "runner-jobs-forbidden" in proc.stdout
+
+
+# What a scan of one small plain file has no use for: a process pool (`-j 2` fans out only two or
+# more inputs, parallel.py only big files), the inflating and following threads (prefetch.py for
+# compressed files, follow.py for pipes), tar archives, the TOML parser (config.toml inputs only)
+# and importlib.resources (the bundled rules are a directory). lzma and bz2 are not listed:
+# jinja2.bccache imports tempfile, which imports shutil, which imports both.
+SCAN_HEAVY = ("multiprocessing", "concurrent.futures", "ctypes", "socket", "select", "queue", "tarfile",
+              "tomllib", "zipfile", "importlib.resources", "logsleuth.read.follow", "logsleuth.read.timeexpr")
+ONE_LINE = "2024-03-10T14:00:01+0000 build-host gitlab-runner[812]: ERROR: Checking for jobs... forbidden\n"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_one_line_file_scan_imports_no_pool_thread_archive_or_toml_code(tmp_path: os.PathLike[str], fmt: str) -> None:
+    from pathlib import Path
+
+    log = Path(tmp_path) / "runner.log"
+    log.write_text(ONE_LINE)
+    status, out, imported = _imported(["scan", str(log), "-q", "-j", "2", "--format", fmt], heavy=SCAN_HEAVY)
+    assert status == 1 and "runner-jobs-forbidden" in out  # scanned and reported, findings and all
+    assert imported == set()
+
+
+def test_the_same_probe_sees_a_pool_and_tarfile_when_a_scan_needs_them(tmp_path: os.PathLike[str]) -> None:
+    """Two inputs with `-j 2` fan out to a pool, a tar is opened with tarfile: the check above can fail."""
+    import tarfile
+    from pathlib import Path
+
+    logs = Path(tmp_path)
+    (logs / "a.log").write_text(ONE_LINE)
+    member = logs / "syslog"
+    member.write_text(ONE_LINE)
+    with tarfile.open(logs / "b.tar", "w") as tar:
+        tar.add(member, arcname="var/log/syslog")
+    member.unlink()
+    status, out, imported = _imported(["scan", str(logs / "a.log"), str(logs / "b.tar"), "-q", "-j", "2"],
+                                      heavy=SCAN_HEAVY)
+    assert status == 1 and "runner-jobs-forbidden" in out
+    assert {"multiprocessing", "tarfile"} <= imported

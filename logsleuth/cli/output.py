@@ -11,7 +11,10 @@ import contextlib
 import io
 import os
 import stat
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from logsleuth.report.redact import Redactor
 
 
 def _umask() -> int:
@@ -62,11 +65,19 @@ class RedactedStream(io.TextIOBase):
     warning, error and usage message, whoever prints it; a URL with a password in an error too)."""
 
     def __init__(self, inner: TextIO) -> None:
-        from logsleuth.report.redact import Redactor
-
         self.inner = inner
-        self._redactor = Redactor()
+        self._made: Redactor | None = None
         self._partial = ""
+
+    @property
+    def _redactor(self) -> Redactor:
+        # Made at the first line written: `--help`, `--version` and a quiet run write none, and
+        # need not import the redactor's patterns (report/redact.py, report/shapes.py: ~10 ms).
+        if self._made is None:
+            from logsleuth.report.redact import Redactor
+
+            self._made = Redactor()
+        return self._made
 
     @property
     def encoding(self) -> str:  # type: ignore[override]

@@ -283,7 +283,9 @@ def scan(inputs: tuple[str, ...], input_format: str | None, year: int | None, tz
     specs = _report_specs(reports)
     mr_note, inputs = note_mode(mr_note, inputs)
     opts = read_options(input_format, year, tz, include, exclude)
-    window = time_window(since, until, window_zone(tz, opts))
+    # The zone (read/timeexpr.py) is looked up only when a window is given: most scans have none.
+    window = time_window(since, until, window_zone(tz, opts)) if since is not None or until is not None \
+        else dict(since=None, until=None)
     selected = load_rules(rule_dirs, no_builtin, only, skip)
     diag = Diagnostics()
 

@@ -15,7 +15,6 @@ Big plain files, the journal, stdin and pipes stay in the parent (parallel.py sp
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 from dataclasses import dataclass, field
@@ -59,7 +58,7 @@ class _Result:
 
 def wanted(jobs: int, live: bool) -> bool:
     """Whether to fan inputs out: several jobs, not a live stream, and a platform that forks."""
-    return jobs > 1 and not live and "fork" in multiprocessing.get_all_start_methods()
+    return jobs > 1 and not live and parallel.can_fork()
 
 
 # A file's modification time is at or after its last entry's time, give or take a host's clock
@@ -190,6 +189,8 @@ class _pool:
     def __init__(self, engine: Engine, listed: list[inputs.Input], read: inputs.ReadOptions, jobs: int) -> None:
         global _engine, _inputs, _read
         _engine, _inputs, _read = engine, listed, read
+        import multiprocessing  # here: a scan of one input starts no pool and never imports it
+
         ctx = multiprocessing.get_context("fork")
         # A signal handled while the main thread forks would run inside fork's at-fork hooks.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
@@ -308,7 +309,8 @@ def _matched(result: _Result, inp: inputs.Input, engine: Engine, read: inputs.Re
     for ev in events:
         if not isinstance(ev, Tick):
             track_armed(armed, ev)
-    return Matched(name, get_format(fmt), reason, ctx, iter(()), None, size, lines, content, events=events)
+    return Matched(name, get_format(fmt), reason, ctx, iter(()), bytes_read=size, lines_read=lines, has_content=content,
+                   events=events)
 
 
 def _events(raw: list[tuple[Any, ...]], engine: Engine) -> Iterator[Event]:

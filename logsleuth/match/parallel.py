@@ -7,8 +7,6 @@ database cannot be pickled) and start in milliseconds. Measured gains are in ben
 """
 from __future__ import annotations
 
-import ctypes
-import multiprocessing
 import os
 import signal
 import sys
@@ -54,7 +52,7 @@ def eligible(opened: inputs.Opened, inp: inputs.Input, engine: Engine, jobs: int
     """Whether `opened` can be matched in parallel: a big, plain, seekable file of a stateless format."""
     if jobs < 2 or inp.kind != "file" or opened.format.name not in STATELESS or engine.always:
         return False
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if not can_fork():
         return False
     path = inp.path or inp.name
     try:
@@ -64,6 +62,13 @@ def eligible(opened: inputs.Opened, inp: inputs.Input, engine: Engine, jobs: int
     except OSError:
         return False
     return size >= MIN_SIZE and compression(head) is None
+
+
+def can_fork() -> bool:
+    """Whether workers can be forked: `"fork" in multiprocessing.get_all_start_methods()`, which is
+    every platform but Windows, told without importing multiprocessing (socket, pickle, ctypes:
+    a few ms of every one-line scan; it is imported only when a pool starts)."""
+    return sys.platform != "win32" and hasattr(os, "fork")
 
 
 def ranges(path: str, fmt: Format, size: int | None = None, fd: int | None = None) -> list[tuple[int, int]]:
@@ -128,6 +133,8 @@ def match(engine: Engine, opened: inputs.Opened, path: str, opts: inputs.ReadOpt
         _engine = engine
         parts = [(path, opened.format.name, opts, start, end, fd)
                  for start, end in ranges(path, opened.format, fd=fd)]
+        import multiprocessing  # here: a scan that starts no pool never imports it
+
         ctx = multiprocessing.get_context("fork")
         # A signal handled while the main thread forks would run inside fork's at-fork hooks
         # ("Exception ignored in _releaseLock" and a traceback): it waits until the pool exists.
@@ -210,6 +217,8 @@ def _init_worker(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked by the parent while it forked
     if sys.platform.startswith("linux"):
+        import ctypes
+
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)

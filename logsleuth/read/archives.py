@@ -10,16 +10,26 @@ from __future__ import annotations
 
 import io
 import os
-import tarfile
-import tempfile
+import sys
 from dataclasses import dataclass
-from typing import IO, cast
+from typing import IO, TYPE_CHECKING, cast
 
 from logsleuth.errors import Diagnostics, InputError, Location
 from logsleuth.read.decompress import Budget, compression, inflate
 from logsleuth.read.text import printable
 
+if TYPE_CHECKING:
+    import tarfile
+
 _SPOOL_CHUNK = 1 << 20
+
+
+def with_tar_errors(*kinds: type[Exception]) -> tuple[type[Exception], ...]:
+    """`kinds`, plus tarfile's TarError once tarfile is loaded: what the readers' `except` clauses
+    catch. tarfile (shutil, bz2 and lzma under it) is imported only when a tar is read (`_open`),
+    and until then nothing can raise its errors."""
+    tar = sys.modules.get("tarfile")
+    return (*kinds, tar.TarError) if tar is not None else kinds
 
 
 @dataclass(frozen=True)
@@ -88,7 +98,7 @@ def members(path: str, head: bytes, diag: Diagnostics, budget: Budget) -> list[M
     where = Location(printable(path))
     try:
         archive = _open(path, head, diag, budget)
-    except (tarfile.TarError, OSError, EOFError) as exc:
+    except with_tar_errors(OSError, EOFError) as exc:
         diag.input_error(InputError(f"cannot read archive: {exc}", where, partial=True))
         return []
     found: list[Member] = []
@@ -100,12 +110,15 @@ def members(path: str, head: bytes, diag: Diagnostics, budget: Budget) -> list[M
             n = seen[info.name] = seen.get(info.name, 0) + 1
             name = printable(info.name if n == 1 else f"{info.name}#{n}")
             found.append(Member(name, archive, info))
-    except (tarfile.TarError, OSError, EOFError) as exc:
+    except with_tar_errors(OSError, EOFError) as exc:
         diag.input_error(InputError(f"archive unreadable after {len(found)} member(s): {exc}", where, partial=True))
     return found
 
 
 def _open(path: str, head: bytes, diag: Diagnostics, budget: Budget) -> tarfile.TarFile:
+    import tarfile  # here, not at the top: a scan of plain files never loads it (with_tar_errors)
+    import tempfile
+
     kind = compression(head)
     if kind is None:
         return tarfile.open(path, "r:")

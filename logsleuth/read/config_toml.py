@@ -31,11 +31,6 @@ from logsleuth.model import FieldValue, Origin, Record
 from logsleuth.read import config_files, config_index, config_schema, config_secrets
 from logsleuth.read.config_schema import Key
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 has no tomllib; tomli is the same parser
-    import tomli as tomllib
-
 NAME = "config-toml"
 # Every record's message starts with this; rules with `input: config` require it as their prefilter
 # literal, so they cost one literal of the scan on logs and are evaluated only on config records.
@@ -79,6 +74,12 @@ _TOMLISH = re.compile(rb'\[\[?[\w."\' -]+\]\]?\s*(#.*)?$|[\w."\'-]+\s*=|[\]}\[{,
 
 def records(text: str, path: str, check_files: bool = True) -> list[Record]:
     """The records of one config.toml; a syntax error gives one `syntax` record instead."""
+    # The parser is imported here: every input's format detection imports this module, few inputs are TOML.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10 has no tomllib; tomli is the same parser
+        import tomli as tomllib
+
     lines = text.split("\n")
     try:
         doc = tomllib.loads(text)

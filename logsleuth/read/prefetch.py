@@ -9,8 +9,6 @@ reader without a thread would have given them (reports are byte-identical with a
 """
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable, Iterator
 from typing import cast
 
@@ -50,6 +48,9 @@ def ahead(produce: Callable[[Diagnostics], Iterator[bytes]], diag: Diagnostics) 
 
 
 def _threaded(produce: Callable[[Diagnostics], Iterator[bytes]], diag: Diagnostics) -> Iterator[bytes]:
+    import queue  # here: only a compressed file read ahead needs them, not every scan
+    import threading
+
     pieces: queue.Queue[object] = queue.Queue(_DEPTH)
     stop = threading.Event()
     mine = Diagnostics()

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import stat
-import tarfile
 from functools import partial
 from itertools import chain
 from typing import IO, Callable, Iterator
 
 from logsleuth.errors import Diagnostics, InputError, Location
+from logsleuth.read.archives import with_tar_errors
 from logsleuth.read.text import bom_encoding, maybe_bom, transcoded
 
 
@@ -65,7 +65,7 @@ def chunks(stream: IO[bytes] | int, size: int, name: str = "<stdin>",
         if diag is not None and expected is not None and got < expected:
             diag.input_error(InputError(f"file shrank while it was read (rotated?): {got} of {expected} bytes read",
                                         Location(name), partial=True))
-    except (OSError, tarfile.TarError, EOFError) as exc:
+    except with_tar_errors(OSError, EOFError) as exc:
         if diag is not None:
             msg = getattr(exc, "strerror", None) or str(exc)
             diag.input_error(InputError(f"read stopped after {got} bytes: {msg}", Location(name), partial=True))
