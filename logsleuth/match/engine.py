@@ -353,58 +353,46 @@ class Engine:
 
     def _match_raw(self, opened: Opened) -> Iterator[Event]:
         """The raw path: scan raw blocks, parse only the entries holding a literal."""
-        fmt, first = opened.format, opened.ctx.line
-        carry, carry_lines = b"", 0
-        blocks = iter(opened.blocks)
+        fmt = opened.format
+        # Lines are counted here, once, as each chunk is matched (_Lines): the reader's count
+        # and the engine's own (for line numbers) were two passes over every byte.
+        opened.count_lines = False
+        first = opened.ctx.line + opened.lines_read
+        multi_line = (fmt.continuation is not None or fmt.wrapped is not None) and not self.live
+        chunks = entries.entry_chunks(opened.blocks, fmt, _MAX_CARRY) if multi_line else opened.blocks
         # Hits whose context lines run past their chunk wait for the next one, and so do the
         # events behind them, to keep input order.
         wanting: list[Hit] = []
         held: list[Event] = []
+        line = first
         while True:
-            # The reader counts the lines it hands on; reading the count before each block gives
-            # the block's first line number without counting newlines a second time.
-            before = opened.lines_read
             if self._recovery_only and not self._armed_rules:
                 return  # every failure asked about has recovered: read no further
-            block = next(blocks, None)
-            if block is None:
+            chunk = next(chunks, None)
+            if chunk is None:
                 break
-            chunk = carry + block if carry else block
+            if not chunk:
+                continue  # a block of NUL bytes only
             if wanting:
                 need = max(self._context_lines(h) - len(h.context) for h in wanting)
-                for line in entries.lines_after(chunk, -1, need):
-                    self._feed_context(wanting, line.decode("utf-8", "replace"))
+                for text in entries.lines_after(chunk, -1, need):
+                    self._feed_context(wanting, text.decode("utf-8", "replace"))
                 if not wanting:
                     yield from held
                     held = []
-            multi_line = fmt.continuation is not None or fmt.wrapped is not None
-            cut = entries.last_entry_start(chunk, fmt) if multi_line and not self.live else len(chunk)
-            if cut == 0 and len(chunk) > _MAX_CARRY:
-                cut = len(chunk)  # one endless entry: match it in pieces rather than hold it all
-            chunk, carry = chunk[:cut], chunk[cut:]
-            held_lines = carry.count(b"\n")
-            if chunk:
-                newlines = carry_lines + opened.lines_read - before - held_lines
-                for ev in self._match_chunk(chunk, first + before - carry_lines, opened, newlines):
-                    # A followed stream (live) may pause for hours: a hit is never held back for
-                    # context lines that have not arrived, it goes with what its chunk held.
-                    if not isinstance(ev, Tick) and not self.live:
-                        wanting += [h for h in ev if len(h.context) < self._context_lines(h)]
-                    if wanting or held:
-                        held.append(ev)
-                    else:
-                        yield ev
-                # Lines already in `carry` are fed when it heads the next chunk.
-            carry_lines = held_lines
-        if carry:
-            # The end of the input: what is still wanted will never come.
-            if wanting:
-                need = max(self._context_lines(h) - len(h.context) for h in wanting)
-                for line in entries.lines_after(carry, -1, need):
-                    self._feed_context(wanting, line.decode("utf-8", "replace"))
-            yield from held
-            held = []
-            yield from self._match_chunk(carry, first + opened.lines_read - carry_lines, opened)
+            lines = _Lines(chunk, line)
+            for ev in self._match_chunk(chunk, lines, opened):
+                # A followed stream (live) may pause for hours: a hit is never held back for
+                # context lines that have not arrived, it goes with what its chunk held.
+                if not isinstance(ev, Tick) and not self.live:
+                    wanting += [h for h in ev if len(h.context) < self._context_lines(h)]
+                if wanting or held:
+                    held.append(ev)
+                else:
+                    yield ev
+            line = lines.at(len(chunk))
+            opened.lines_read = line - first
+        # The end of the input: what is still wanted will never come.
         yield from held
 
     def _match_messages(self, opened: Opened) -> Iterator[Event]:
@@ -437,10 +425,8 @@ class Engine:
             if self.needs_clock:
                 yield from _tick(opened, lines[-1:], first + before + len(lines) - 1)
 
-    def _match_chunk(self, chunk: bytes, line_base: int, opened: Opened,
-                     newlines: int | None = None) -> Iterator[Event]:
-        """Candidates of one entry-aligned chunk; `newlines` is its count of b"\\n" when the reader
-        already knows it (counting 200 MB again costs a tenth of a second)."""
+    def _match_chunk(self, chunk: bytes, lines: _Lines, opened: Opened) -> Iterator[Event]:
+        """Candidates of one entry-aligned chunk, whose line numbers `lines` gives."""
         fmt = opened.format
         cleaned = strip_escaped_ansi(clean_bytes(chunk))
         recovery: _Recovery | None = None
@@ -462,20 +448,16 @@ class Engine:
                 for i, ids in found.items():
                     heads.setdefault(offsets[i], set()).update(ids)
         if heads or (recovery is not None and self._armed_rules):
-            yield from self._match_entries(chunk, heads, line_base, opened, recovery)
+            yield from self._match_entries(chunk, heads, lines, opened, recovery)
         if self.needs_clock:
             last = chunk.rfind(b"\n", 0, len(chunk) - 1) + 1
-            if newlines is None:
-                before_last = chunk.count(b"\n", 0, last)
-            else:  # every newline but the one ending the last line, if it has one
-                before_last = newlines - chunk.endswith(b"\n")
-            yield from _tick(opened, [chunk[last:].rstrip(b"\n")], line_base + before_last)
+            yield from _tick(opened, [chunk[last:].rstrip(b"\n")], lines.at(last))
 
-    def _match_entries(self, chunk: bytes, heads: dict[int, set[int]], line_base: int,
+    def _match_entries(self, chunk: bytes, heads: dict[int, set[int]], lines: _Lines,
                        opened: Opened, recovery: _Recovery | None) -> Iterator[Event]:
         """Parse and evaluate each candidate entry, given by its head line's offset in `chunk`,
         in order, with the recovery lines `recovery` finds for the rules failing at that point."""
-        fmt, pos, lineno = opened.format, 0, line_base
+        fmt = opened.format
         order, i, done = sorted(heads), 0, 0
         while True:
             main = order[i] if i < len(order) else None
@@ -493,9 +475,7 @@ class Engine:
                 continue
             end = entries.entry_end(chunk, head, fmt)
             done = end + 1
-            lineno += chunk.count(b"\n", pos, head)
-            pos = head
-            opened.ctx.line = lineno
+            opened.ctx.line = lines.at(head)
             for rec in fmt.parse(chunk[head:end].split(b"\n"), opened.ctx):
                 hits = self.evaluate(rec, self._probes_for(ids))
                 for h in hits:
@@ -513,6 +493,21 @@ class Engine:
             got = frozenset(i - first for i in self._recover_only if not armed.isdisjoint(self._recover_rules[i]))
             self._accept_cache[armed] = got
         return got
+
+
+class _Lines:
+    """Line numbers of ascending offsets in one chunk, each byte's newline counted once."""
+
+    __slots__ = ("chunk", "pos", "line")
+
+    def __init__(self, chunk: bytes, first: int) -> None:
+        self.chunk, self.pos, self.line = chunk, 0, first
+
+    def at(self, offset: int) -> int:
+        """The number of the line starting at `offset` (never before the last offset asked)."""
+        self.line += self.chunk.count(b"\n", self.pos, offset)
+        self.pos = offset
+        return self.line
 
 
 class _Recovery:

@@ -24,11 +24,17 @@ def aligned(chunks: Iterable[bytes], max_line: int, diag: Diagnostics) -> Iterat
             if nl < 0:
                 continue
             chunk, skipping = chunk[nl + 1:], False
-        data = carry + chunk if carry else chunk
-        cut = data.rfind(b"\n") + 1
-        block, carry = data[:cut], data[cut:]
-        if block:
+        cut = chunk.rfind(b"\n") + 1
+        if cut:
+            # One copy at most: the carried line start joined to the chunk up to its last newline.
+            if carry:
+                block = b"".join((carry, memoryview(chunk)[:cut]))
+            else:
+                block = chunk if cut == len(chunk) else chunk[:cut]
+            carry = chunk[cut:]
             yield _cut_long_lines(block, max_line, diag) if len(block) > max_line else block
+        else:
+            carry += chunk
         if len(carry) > max_line:
             diag.truncated_lines += 1
             yield carry[:max_line] + b"\n"

@@ -6,6 +6,7 @@ error, judged with the line above) tell the lines that belong to the entry above
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import accumulate
 
 from logsleuth.read.formats import Format
@@ -113,6 +114,46 @@ def last_entry_start(chunk: bytes, fmt: Format) -> int:
         if start == 0 or not continues(chunk, start, fmt):
             return start
         end = start - 1
+
+
+def entry_chunks(blocks: Iterator[bytes], fmt: Format, max_carry: int) -> Iterator[bytes]:
+    """Newline-aligned blocks regrouped so that no entry is split between two: a block goes on
+    as it is (no copy) unless the next one starts with continuation lines of its last entry, and
+    then only that entry moves to the next chunk. One endless entry goes in pieces past max_carry.
+
+    Knowing that needs the next block's first line, so a block is handed on when the next one
+    has arrived (or the input ended): for a followed stream (`--live`) use the blocks directly.
+    """
+    held = b""
+    for block in blocks:
+        if not block:
+            continue
+        if not held:
+            held = block
+            continue
+        if held.endswith(b"\n") and not _continued(held, block, fmt):
+            yield held
+            held = block
+            continue
+        cut = last_entry_start(held, fmt)
+        if cut == 0 and len(held) > max_carry:
+            yield held  # one endless entry: matched in pieces rather than held whole
+            held = block
+            continue
+        if cut:
+            yield held[:cut]
+        held = held[cut:] + block
+    if held:
+        yield held
+
+
+def _continued(held: bytes, block: bytes, fmt: Format) -> bool:
+    """Whether `block`'s first line belongs to the last entry of `held` (which ends in a newline),
+    judged on the two lines only."""
+    last = held.rfind(b"\n", 0, len(held) - 1) + 1
+    nl = block.find(b"\n")
+    seam = held[last:] + (block if nl < 0 else block[:nl + 1])
+    return continues(seam, len(held) - last, fmt)
 
 
 def wrapped_entries(chunk: bytes, fmt: Format) -> dict[int, bytes]:

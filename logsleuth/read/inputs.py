@@ -16,7 +16,6 @@ import os
 import re
 import stat
 import sys
-import tarfile
 from dataclasses import dataclass, field
 from datetime import timezone, tzinfo
 from itertools import chain
@@ -78,6 +77,7 @@ class Opened:
     lines_read: int = 0
     has_content: bool = False  # a line that is neither blank nor a journalctl marker was read
     diag: Diagnostics | None = None  # where `records` reports entries it had to split
+    count_lines: bool = True  # False: the consumer counts lines_read itself (the engine's raw path)
 
 
 # --- expand ------------------------------------------------------------------------------------
@@ -352,7 +352,7 @@ def _raw_stream(inp: Input, diag: Diagnostics) -> IO[bytes] | int | None:
     except LogsleuthError as exc:
         diag.input_error(InputError(exc.message, Location(inp.name)))
         return None
-    except (OSError, tarfile.TarError) as exc:
+    except archives.with_tar_errors(OSError) as exc:
         msg = getattr(exc, "strerror", None) or str(exc)
         diag.input_error(InputError(f"cannot read: {msg}", Location(inp.name), partial=not inp.named))
         return None
@@ -361,7 +361,8 @@ def _raw_stream(inp: Input, diag: Diagnostics) -> IO[bytes] | int | None:
 def _counted(opened: Opened, blocks: Iterator[bytes]) -> Iterator[bytes]:
     for block in blocks:
         opened.bytes_read += len(block)
-        opened.lines_read += block.count(b"\n")
+        if opened.count_lines:
+            opened.lines_read += block.count(b"\n")
         if not opened.has_content and block.strip():
             # `journalctl` without permission prints only `-- No entries --`: read, yet nothing to check.
             opened.has_content = any(line.strip() and not is_marker(line) for line in block.split(b"\n"))
