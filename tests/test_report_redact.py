@@ -213,3 +213,25 @@ def test_redaction_is_linear_on_hostile_lines(unit):
     redact_text(line)
     # About 0.05 s here; a quadratic pattern takes minutes on 128 KiB.
     assert time.perf_counter() - start < 3.0
+
+
+def test_the_hint_automaton_finds_the_hints_one_by_one_testing_finds() -> None:
+    """hints_in switches to pyahocorasick after its first lines: both ways give the same hints."""
+    import pytest
+
+    from logsleuth.report import shapes
+
+    pytest.importorskip("ahocorasick")  # the bare install has no automaton: the loop is all there is
+    lines = ["fatal: authentication failed for 'https://gitlab-ci-token:glcbt-abc@gitlab.example.com'",
+             "docker login -u u -p hunter2 registry", "high throughput through the gateway", "nothing here",
+             "ghp_x token= key: passwd secret aiza sig= eyj q~ xox ya29 gr1348941"]
+    automaton = shapes._hint_automaton()
+    assert automaton is not None
+    for line in lines:
+        lower = line.lower()
+        expected = frozenset(h for h in shapes.HINTS if h in lower)
+        assert frozenset(hint for _end, hint in automaton.iter(lower)) == expected
+    shapes._seen[0] = shapes._LINES_BEFORE_AUTOMATON + 1
+    assert all(shapes.hints_in(line.lower()) == frozenset(h for h in shapes.HINTS if h in line.lower())
+               for line in lines)
+    assert shapes._has_long_word("x" * 40) and not shapes._has_long_word(("x" * 39 + " ") * 3)

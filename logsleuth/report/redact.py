@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from logsleuth.model import ErrorTemplate, Evidence, Finding, Report
-from logsleuth.report.shapes import ANSI, HINTS, PEM_BEGIN, PEM_END, PERCENT, SHAPES, Shape
+from logsleuth.report.shapes import ANSI, PEM_BEGIN, PEM_END, PERCENT, SHAPES, Shape, hints_in
 
 MASK = "[REDACTED]"
 # Secrets found anywhere are masked everywhere, but shorter values are too likely to be ordinary
@@ -49,7 +49,7 @@ def _shapes_for(present: frozenset[str]) -> tuple[Shape, ...]:
 
 def _mask_shapes(text: str, found: set[str]) -> str:
     lower = text.lower()
-    for shape in _shapes_for(frozenset(h for h in HINTS if h in lower)):
+    for shape in _shapes_for(hints_in(lower)):
         if shape.hints:
             if shape.also and shape.also not in lower:
                 continue

@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -27,11 +30,10 @@ def _shape(name: str, regex: str, *hints: str, flags: int = 0, also: str = "",
     return Shape(name, re.compile(regex, flags), frozenset(hints), also, gate, accept)
 
 
-_LONG_WORD = re.compile(r"\S{40}")
-
-
 def _has_long_word(text: str) -> bool:
-    return _LONG_WORD.search(text) is not None
+    """Whether `text` holds a run of 40 non-space characters: `re.search(r"\\S{40}")`, told by
+    str.split (the same whitespace as the regex's \\s) three times faster on evidence lines."""
+    return len(text) >= 40 and max(map(len, text.split()), default=0) >= 40
 
 
 _I = re.IGNORECASE
@@ -148,3 +150,33 @@ PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
 # Every hint of every shape: a line is searched for each once, then only the shapes it hints at run.
 HINTS: tuple[str, ...] = tuple(sorted({h for shape in SHAPES for h in shape.hints}))
+
+
+_LINES_BEFORE_AUTOMATON = 256
+_seen = [0]
+
+
+def hints_in(lower: str) -> frozenset[str]:
+    """The HINTS in a lower-cased line: `{h for h in HINTS if h in lower}`, in one pass of an
+    Aho-Corasick automaton when pyahocorasick is installed (3.4x faster on the 200 MB bench's
+    2,800 evidence lines: 41 substring tests a line were half of redaction's time)."""
+    # The first lines are tested one hint at a time: a `parse` of a few lines or an error message
+    # should not import pyahocorasick nor build the automaton (tests/test_cli_startup.py).
+    _seen[0] += 1
+    automaton = _hint_automaton() if _seen[0] > _LINES_BEFORE_AUTOMATON else None
+    if automaton is None:
+        return frozenset(h for h in HINTS if h in lower)
+    return frozenset(map(itemgetter(1), automaton.iter(lower)))
+
+
+@lru_cache(maxsize=1)
+def _hint_automaton() -> Any:
+    try:
+        import ahocorasick
+    except ImportError:
+        return None
+    automaton = ahocorasick.Automaton()
+    for hint in HINTS:
+        automaton.add_word(hint, hint)
+    automaton.make_automaton()
+    return automaton
