@@ -82,6 +82,10 @@ class RuleInfo:
     references: tuple[str, ...] = ()
     retryable: bool = False
     generic: bool = False
+    # A generic rule that reports an outcome (the job or the service failed) rather than a cause:
+    # it gives way only to a specific rule of its own category, so "Job failed: <pull denied>"
+    # reports both that the job failed and the registry's refusal.
+    outcome: bool = False
     source: str = ""
 
 

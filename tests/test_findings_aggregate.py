@@ -6,7 +6,7 @@ import itertools
 
 from conftest import make_rules, short_iso
 
-from logsleuth.findings.aggregate import Aggregator, fingerprint, normalize
+from logsleuth.findings.aggregate import Aggregator, fingerprint, normalize, render_message
 from logsleuth.findings.correlate import Correlator
 from logsleuth.match.engine import Engine
 
@@ -45,6 +45,14 @@ def test_repeats_fold_into_one_finding_per_fingerprint(tmp_path):
     assert g.message == "cannot resolve gitlab.example.com (asked 127.0.0.53:53) on ?"
     o = by_host["other.example.com"]
     assert o.count == 2 and o.first_seen.day == 9 and [e.line for e in o.evidence] == [5, 3]
+
+
+def test_a_message_placeholder_reads_its_fallback_when_nothing_was_captured():
+    (rec,) = short_iso("2024-03-10T12:00:01+0000 ci1 gitlab-runner[812]: Runner x is not healthy and will be disabled!")
+    template = "Runner {runner} paused for {interval|an hour} on {host|?host} ({nothing})"
+    assert render_message(template, {"runner": "x", "interval": ""}, rec) == \
+        "Runner x paused for an hour on ci1 (?)"
+    assert render_message(template, {"runner": "x", "interval": "30m"}, rec).startswith("Runner x paused for 30m on")
 
 
 def test_fingerprint_ignores_case_pids_and_long_numbers_but_not_hosts():

@@ -30,15 +30,15 @@ def _json(cmd, path, *args):
     return json.loads(out.stdout), out.returncode
 
 
-def test_one_oom_kill_is_one_incident_with_four_facts(logsleuth_cmd, tmp_path):
+def test_one_oom_kill_is_one_incident_with_its_facts_and_the_jobs_verdict(logsleuth_cmd, tmp_path):
     log = tmp_path / "kill.log"
     log.write_text(_kill(0, 23817, "java", "docker-4be1f0c2a9e1.scope"))
     data, status = _json(logsleuth_cmd, log)
     (incident,) = data["incidents"]
-    assert status == 1 and len(incident["facts"]) == 4
+    assert status == 1 and len(incident["facts"]) == 5
     assert incident["rule_id"] in ("job-oom-confirmed", "kernel-oom-killed-process")
     assert {f["rule_id"] for f in incident["facts"]} >= {"kernel-oom-invoked", "kernel-oom-summary",
-                                                         "kernel-oom-killed-process"}
+                                                         "kernel-oom-killed-process", "job-failed-exit-code"}
     assert "java" in incident["message"]
 
 
@@ -55,6 +55,25 @@ def test_two_kills_are_two_incidents_each_naming_its_own_process(logsleuth_cmd, 
         name = "java" if "java" in i["message"] else "node"
         other = "node" if name == "java" else "java"
         assert not any(other in f["message"] for f in i["facts"]), i
+
+
+def test_the_jobs_verdict_is_a_fact_of_the_cause_on_its_line(logsleuth_cmd, tmp_path):
+    """`Job failed: <cause>` is two findings (the job failed; the registry refused) and one incident;
+    the same verdict on a line with no known cause is an incident of its own."""
+    log = tmp_path / "trace.log"
+    log.write_text(
+        'ERROR: Job failed: failed to pull image "registry.example.com/team/app:1.2" with specified policies [always]: '
+        "Error response from daemon: pull access denied for registry.example.com/team/app, repository does not exist "
+        "or may require 'docker login': denied: requested access to the resource is denied (manager.go:237:0s)\n"
+        "ERROR: Job failed: something no rule knows about\n")
+    data, _ = _json(logsleuth_cmd, log)
+    by_root = {i["rule_id"]: i for i in data["incidents"]}
+    assert {f["category"] for f in data["findings"]} == {"registry", "job-failed"}
+    (pull,) = [i for i in data["incidents"] if i["category"] == "registry"]
+    assert [f["rule_id"] for f in pull["facts"]][1:] == ["job-failed-error"]
+    assert pull["facts"][0]["rule_id"].startswith(("image-pull", "registry-"))
+    alone = by_root["job-failed-error"]
+    assert [f["message"] for f in alone["facts"]] == ["The job failed: something no rule knows about"]
 
 
 RUNNER = "2024-03-10T{t}+0000 ci1 gitlab-runner[812]: {msg}\n"
@@ -214,4 +233,4 @@ def test_quiet_prints_one_line_per_incident(logsleuth_cmd, tmp_path):
     out = run(logsleuth_cmd, "scan", log, "-q").stdout.splitlines()
     assert out[0].startswith("logsleuth: 2 incidents, worst CRITICAL")
     body = [line for line in out[1:] if line.startswith("  CRITICAL") or line.startswith("  MAJOR")]
-    assert len(body) == 2 and all("+3 facts" in line for line in body)
+    assert len(body) == 2 and all("+4 facts" in line for line in body)  # the kernel's three and the job's verdict

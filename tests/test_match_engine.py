@@ -143,6 +143,38 @@ def test_generic_rules_give_way_and_supersedes_hides(tmp_path):
     assert got == {"better-x509": [1], "x509-unknown": [2], "cannot-reach": [3]}
 
 
+def test_an_outcome_rule_gives_way_only_to_its_own_category(tmp_path):
+    """The runner's verdict on a job stands beside the cause another category names on its line,
+    and gives way to a more specific reading of the verdict itself."""
+    rs = make_rules(tmp_path, """\
+        id: job-failed-error
+        title: t
+        severity: major
+        category: job-failed
+        outcome: true
+        match: 'message ~ /Job failed: (?P<reason>.+)/'
+    """, """\
+        id: pull-denied
+        title: t
+        severity: major
+        category: registry
+        match: 'message ~ /pull access denied/'
+    """, """\
+        id: ostype
+        title: t
+        severity: major
+        category: job-failed
+        match: 'message ~ /Job failed: executor requires OSType=/'
+    """)
+    assert rs[0].info.generic and rs[0].info.outcome
+    recs = short_iso("""\
+        2024-03-10T12:00:00+0000 ci1 gitlab-runner[812]: ERROR: Job failed: failed to pull image "a/b:1": pull access denied for a/b
+        2024-03-10T12:00:01+0000 ci1 gitlab-runner[812]: ERROR: Job failed: executor requires OSType=windows, but Docker Engine supports only OSType=linux
+    """)
+    got = {f.rule_id: [e.line for e in f.evidence] for f in findings_for(rs, recs)}
+    assert got == {"job-failed-error": [1], "pull-denied": [1], "ostype": [2]}
+
+
 def test_a_failure_hidden_by_a_specific_rule_arms_no_recovery(tmp_path):
     """Only a reported failure waits for its recovery: a generic rule's hit hidden by a specific
     one on the same line is not looked for again (nor replayed as armed by a parallel scan's parent)."""

@@ -1,6 +1,9 @@
 """Every failure the rule-library issue lists, one line each, in the wordings the runner and the
-systems around it print: each must produce its category (and only that one)."""
+systems around it print: each must produce its category (and only that one, beside the job's
+verdict when the line is one)."""
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -77,9 +80,20 @@ CASES = [
 ]
 
 
+# The runner's verdict on the job (unless the verdict is itself the timeout or the cancel) or on
+# its own service is reported beside its cause (the `outcome` rules).
+_VERDICT = re.compile(r"(?:Job|Build) failed")
+
+
+def outcome(category: str, line: str) -> set[str]:
+    if "Service run failed" in line:
+        return {"runner-health"}
+    return {"job-failed"} if _VERDICT.search(line) and category not in ("job-timeout", "job-cancelled") else set()
+
+
 @pytest.mark.parametrize("category, line", CASES, ids=[f"{i:02d}-{c}" for i, (c, _) in enumerate(CASES, 1)])
 def test_each_listed_failure_is_recognised(category, line):
     raw = [line.encode()]
     fmt, _ = formats.detect(raw)
     records = list(fmt.parse(raw, ParseContext("<case>")))
-    assert {f.category for f in findings_for(BUNDLED, records)} == {category}
+    assert {f.category for f in findings_for(BUNDLED, records)} == {category} | outcome(category, line)

@@ -25,7 +25,8 @@ def rule_dict(rule: Rule) -> dict[str, Any]:
         "literals": sorted(lit.decode("utf-8", "replace") for lit in rule.expr.literals or ()),
         "regexes": [{"pattern": rx.pattern, "flags": "".join(c for c, bit in _REGEX_FLAGS if rx.flags & bit)}
                     for rx in regexes_of(rule)],
-        "retryable": info.retryable, "generic": info.generic, "supersedes": list(rule.supersedes),
+        "retryable": info.retryable, "generic": info.generic, "outcome": info.outcome,
+        "supersedes": list(rule.supersedes),
         "correlated": rule.correlation is not None, "references": list(info.references),
         "examples": len(rule.examples_match) + len(rule.examples_no_match), "source": info.source,
     }

@@ -27,7 +27,8 @@ from logsleuth.model import SEVERITIES, Evidence, Finding, Record
 from logsleuth.read.text import clean
 
 _VOLATILE = re.compile(r"\d{4,}|[0-9a-f]{12,}", re.IGNORECASE)
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
+# `{name}`, or `{name|fallback}` as in a rule's diagnosis and fix (report/views.py).
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]*)(?:\|([^{}\n]*))?\}")
 _EPOCH = datetime.min.replace(tzinfo=timezone.utc)
 MAX_EVIDENCE_TEXT = 2000
 MAX_DISTINCT = 1000  # fingerprints per rule before its findings fold into one
@@ -48,13 +49,16 @@ def fingerprint(rule_id: str, captures: dict[str, str], keys: Iterable[str] | No
 
 
 def render_message(template: str, captures: dict[str, str], record: Record) -> str:
-    """Fill `{name}` placeholders from captures, then record fields; unknown names read `?`."""
+    """Fill `{name}` placeholders from captures, then record fields; an unknown or empty one reads
+    its `{name|fallback}`, else `?`."""
     def value(m: re.Match[str]) -> str:
         name = m.group(1)
         v: Any = captures.get(name)
         if v is None:
             v = record.origin.path if name == "path" else record.get(name)
-        return "?" if v is None or v == "" else str(v)
+        if v is None or v == "":
+            return "?" if m.group(2) is None else m.group(2)
+        return str(v)
     return _PLACEHOLDER.sub(value, template)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from logsleuth.findings.aggregate import MAX_DISTINCT, Aggregator, captures_of, finding_key, normalize
 from logsleuth.findings.correlate import Match
+from logsleuth.match.engine import Hit
 from logsleuth.model import SEVERITIES, Finding, Incident
 from logsleuth.ruleset.loader import IncidentSpec, Rule
 
@@ -63,16 +64,26 @@ class IncidentBuilder:
         # so its Aggregator reports one finding with the distinct-value summary (aggregate.py).
         self._solo: dict[str, int] = {}
         self._folded: dict[str, _Open] = {}
+        # Where the last cause was placed: an `outcome` rule's match on that same line (the
+        # engine gives a line's outcome hits last) is a fact of the cause's incident, not one of
+        # its own: "Job failed: exit code 137" under the OOM kill that explains it.
+        self._cause: tuple[tuple[str, int], _Open] | None = None
 
     def add(self, match: Match) -> Finding | None:
         """Count one match into the incident it belongs to; its first fact when the match opened one."""
         self._seq += 1
         rule, rec = match.rule, match.hit.record
         before = len(self._all)
-        inc = self._place(match)
+        if rule.info.outcome and self._cause is not None and self._cause[0] == _spot(match.hit):
+            inc = self._cause[1]
+            inc.roles.setdefault(rule.id, "outcome")
+        else:
+            inc = self._place(match)
+            inc.roles[rule.id] = rule.incident.role if rule.incident else "root"
+            if not rule.info.outcome:
+                self._cause = (_spot(match.hits[-1]), inc)  # a sequence completes on its last hit
         first = inc.agg.add(match)
         inc.rules.add(rule.id)
-        inc.roles[rule.id] = rule.incident.role if rule.incident else "root"
         if rule.recovered_by is not None:
             inc.recoverable.add(rule.id)
         ts = rec.ts
@@ -205,6 +216,11 @@ def _fits(inc: _Open, match: Match, spec: IncidentSpec, caps: dict[str, str]) ->
     if spec.once and match.rule.id in inc.rules:
         return False
     return all(normalize(caps[k]) == inc.keys[k] for k in spec.key if k in caps and k in inc.keys)
+
+
+def _spot(hit: Hit) -> tuple[str, int]:
+    origin = hit.record.origin
+    return (origin.path, origin.line)
 
 
 def _remember_keys(inc: _Open, spec: IncidentSpec, caps: dict[str, str]) -> None:

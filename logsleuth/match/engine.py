@@ -199,9 +199,14 @@ class Engine:
         hidden: set[str] = set()
         for h in deciding:
             hidden |= self._superseded[h.rule.id]
-        if any(not h.rule.info.generic for h in deciding):
-            hidden |= {h.rule.id for h in main if h.rule.info.generic}
-        return [h for h in hits if h.probe.role != MAIN or h.rule.id not in hidden]
+        specific = {h.rule.info.category for h in deciding if not h.rule.info.generic}
+        if specific:
+            hidden |= {h.rule.id for h in main
+                       if h.rule.info.generic and (not h.rule.info.outcome or h.rule.info.category in specific)}
+        kept = [h for h in hits if h.probe.role != MAIN or h.rule.id not in hidden]
+        # A verdict after its cause: the incident builder files the outcome under the cause.
+        kept.sort(key=lambda h: h.rule.info.outcome)
+        return kept
 
     def _probes_for(self, literal_ids: Iterable[int]) -> list[Probe]:
         seen: dict[int, Probe] = {id(p): p for p in self.always}

@@ -104,7 +104,7 @@ class Rule:
 _REQUIRED = ("id", "title", "severity", "category", "match")
 _TEXT_KEYS = ("title", "message", "diagnosis", "fix", "why", "description")
 _LIST_KEYS = ("tags", "references", "supersedes", "fingerprint")
-_BOOL_KEYS = ("retryable", "generic")
+_BOOL_KEYS = ("retryable", "generic", "outcome")
 _KEYS = (frozenset(_REQUIRED) | set(_TEXT_KEYS) | set(_LIST_KEYS) | set(_BOOL_KEYS)
          | {"correlate", "examples", "incident", "recovered_by", "input"})
 _ROLES = ("root", "fact")
@@ -316,7 +316,8 @@ def _rule(f: yn.File, node: yaml.Node, stem: str | None) -> Rule | None:
         id=rule_id, title=yn.text(f, m, "title"), severity=severity, category=category,
         tags=yn.strings(f, m, "tags"), diagnosis=yn.text(f, m, "diagnosis"), fix=yn.text(f, m, "fix"),
         why=yn.text(f, m, "why"), references=yn.strings(f, m, "references"), retryable=yn.boolean(f, m, "retryable"),
-        generic=yn.boolean(f, m, "generic"), source=f.path,
+        generic=yn.boolean(f, m, "generic") or yn.boolean(f, m, "outcome"),
+        outcome=yn.boolean(f, m, "outcome"), source=f.path,
     )
     message = yn.text(f, m, "message", info.title)
     return Rule(info, expr, message, yn.strings(f, m, "supersedes"), fingerprint, correlation,
