@@ -18,7 +18,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Callable, Iterable
 
 from logsleuth.findings.correlate import Match
@@ -274,7 +274,15 @@ def _values(captures: dict[str, str], names: list[str]) -> str:
 
 def finding_key(match: Match) -> tuple[str, str]:
     """The finding a match counts into: its rule and the fingerprint of its captures."""
-    return match.rule.id, fingerprint(match.rule.id, captures_of(match), match.rule.fingerprint)
+    rule = match.rule
+    return rule.id, _fingerprint_of(rule.id, tuple(captures_of(match).items()), rule.fingerprint)
+
+
+@lru_cache(maxsize=4096)
+def _fingerprint_of(rule_id: str, captures: tuple[tuple[str, str], ...], keys: tuple[str, ...] | None) -> str:
+    # Each match is keyed three times (the report's findings, its incident's placement and the
+    # incident's own findings), and a storm repeats the same values: hash each once.
+    return fingerprint(rule_id, dict(captures), keys)
 
 
 def captures_of(match: Match) -> dict[str, str]:
