@@ -128,6 +128,7 @@ class Engine:
         # rule id -> hosts where it failed and has not recovered since: only their recovery is looked for
         self._armed: dict[str, set[str | None]] = {}
         self._armed_rules: set[str] = set()
+        self.armed_version = 0  # bumped whenever _armed may have changed (_Recovery caches on it)
         self._recover_rules = [frozenset(p.rule.id for p in ps) for ps in self._by_literal]
         self._lit_probes = [tuple((id(p), p, p.rule.id if p.role == RECOVER else None) for p in ps)
                             for ps in self._by_literal]
@@ -206,6 +207,7 @@ class Engine:
             signal.setitimer(signal.ITIMER_REAL, 0)
 
     def _track(self, h: Hit) -> None:
+        self.armed_version += 1
         track_armed(self._armed, (h,))
         rule = h.probe.rule.id
         if self._armed.get(rule):
@@ -283,12 +285,20 @@ class Engine:
                 return
         yield from self.match_records(records(opened))
 
+    def set_armed(self, armed: dict[str, set[str | None]]) -> None:
+        """Carry on from failures still waiting for their recovery (rule id -> hosts), as a parallel
+        scan's parent does between its workers' inputs."""
+        self._armed = {rule: set(hosts) for rule, hosts in armed.items() if hosts}
+        self._armed_rules = set(self._armed)
+        self.armed_version += 1
+
     def forget_failures(self) -> None:
         """Start an input afresh: no failure is waiting for its recovery. A worker that matches
         several ranges or files in turn calls this before each (the parent carries what matters
         across them, `recoveries`)."""
         # New objects, not cleared ones: a caller may hold the old state (fanout.py hands it on).
         self._armed, self._armed_rules = {}, set()
+        self.armed_version += 1
 
     def recoveries(self, opened: Opened, armed: dict[str, set[str | None]]) -> Iterator[Hits]:
         """The recoveries, in `opened`, of failures seen before it: the first recovery hit of each
@@ -302,6 +312,7 @@ class Engine:
         self._armed = {rule: set(hosts) for rule, hosts in armed.items() if hosts}
         self._armed_rules = set(self._armed)
         self._recovery_only = True
+        self.armed_version += 1
         try:
             if self._armed_rules and self._recover_only and opened.records is None:
                 if opened.format.raw_message:
@@ -317,6 +328,7 @@ class Engine:
                         return
         finally:
             self._armed, self._armed_rules, self._recovery_only = saved
+            self.armed_version += 1
 
     def match_records(self, records: Iterable[Record]) -> Iterator[Event]:
         """The parsed path: every record is parsed; a block of messages is scanned for literals."""
@@ -563,6 +575,7 @@ class _Recovery:
         self.engine, self.chunk, self.fmt = engine, chunk, fmt
         self.armed: tuple[frozenset[str], frozenset[bytes] | None] = (frozenset(), None)
         self.pending: tuple[int, int, set[int]] | None = None  # (head, line end, global ids)
+        self.version = -1  # the engine's armed_version self.armed was computed at
 
     def _hosts(self, armed: frozenset[str]) -> frozenset[bytes] | None:
         """The hosts the failing rules wait on, as their names appear in a line (a record's host is
@@ -578,10 +591,13 @@ class _Recovery:
         engine = self.engine
         if not engine._armed_rules:
             return None
-        armed = frozenset(engine._armed_rules)
-        hosts = self._hosts(armed)
-        if (armed, hosts) != self.armed:  # what to look for changed: look again from here
-            self.armed, self.pending = (armed, hosts), None
+        if self.version != engine.armed_version:  # per candidate entry: recompute only on a change
+            self.version = engine.armed_version
+            armed = frozenset(engine._armed_rules)
+            hosts = self._hosts(armed)
+            if (armed, hosts) != self.armed:  # what to look for changed: look again from here
+                self.armed, self.pending = (armed, hosts), None
+        armed, hosts = self.armed
         if self.pending is not None and self.pending[0] >= done:
             return self.pending[0], self.pending[2]
         accept = engine.recovery_literals(armed)

@@ -173,8 +173,7 @@ def opened(paths: list[str], engine: Engine, read: inputs.ReadOptions, diag: Dia
                 continue
             # Read here by the parent's engine: it starts from the failures the workers' inputs
             # left armed, and what it leaves armed goes on to the next worker's input.
-            engine._armed = {rule: set(hosts) for rule, hosts in armed.items() if hosts}
-            engine._armed_rules = set(engine._armed)
+            engine.set_armed(armed)
             here = inputs.open_input(inp, read, diag)
             if here is not None:
                 yield inp, here  # the pipeline matches it before asking for the next input

@@ -202,8 +202,7 @@ def _collect(results: Iterator[_Result], engine: Engine, opened: inputs.Opened, 
             diag.input_error(InputError(message, Location(opened.name), partial))
     # The parent's engine holds what is still waiting for a recovery, as after a one-core pass, for
     # the inputs after this file.
-    engine._armed = {rule: hosts for rule, hosts in armed.items() if hosts}
-    engine._armed_rules = set(engine._armed)
+    engine.set_armed(armed)
 
 
 _PR_SET_PDEATHSIG = 1
