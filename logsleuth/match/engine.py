@@ -154,7 +154,7 @@ class Engine:
     def evaluate(self, record: Record, probes: Iterable[Probe]) -> list[Hit]:
         """Run `probes` on one record; a generic or superseded rule gives way to a specific one."""
         hits: list[Hit] = []
-        timed = self.budget > 0 and threading.current_thread() is threading.main_thread()
+        timed = self._timed()
         if timed:
             self._alarm_on()
         try:
@@ -175,6 +175,10 @@ class Engine:
         for h in hits:
             self._track(h)
         return hits
+
+    def _timed(self) -> bool:
+        """Whether probes run under the SIGALRM budget: signals reach only the main thread."""
+        return self.budget > 0 and threading.current_thread() is threading.main_thread()
 
     def _alarm_on(self) -> None:
         """Install the budget's SIGALRM handler, or count one more user of it (_alarm_off).
@@ -266,7 +270,7 @@ class Engine:
 
     def match(self, opened: Opened) -> Iterator[Event]:
         """Hits (and clock ticks) for one opened input, in input order."""
-        timed = self.budget > 0 and threading.current_thread() is threading.main_thread()
+        timed = self._timed()
         if timed:
             self._alarm_on()
         try:
@@ -297,8 +301,7 @@ class Engine:
         several ranges or files in turn calls this before each (the parent carries what matters
         across them, `recoveries`)."""
         # New objects, not cleared ones: a caller may hold the old state (fanout.py hands it on).
-        self._armed, self._armed_rules = {}, set()
-        self.armed_version += 1
+        self.set_armed({})
 
     def recoveries(self, opened: Opened, armed: dict[str, set[str | None]]) -> Iterator[Hits]:
         """The recoveries, in `opened`, of failures seen before it: the first recovery hit of each
@@ -309,10 +312,8 @@ class Engine:
         next, before that range's engine had a reason to look. The parent asks for those here.
         """
         saved = self._armed, self._armed_rules, self._recovery_only
-        self._armed = {rule: set(hosts) for rule, hosts in armed.items() if hosts}
-        self._armed_rules = set(self._armed)
+        self.set_armed(armed)
         self._recovery_only = True
-        self.armed_version += 1
         try:
             if self._armed_rules and self._recover_only and opened.records is None:
                 if opened.format.raw_message:

@@ -312,12 +312,12 @@ def _rule(f: yn.File, node: yaml.Node, stem: str | None) -> Rule | None:
         return None
     if kind == "config":
         expr, ex_match, ex_no = _on_config(expr), _config_examples(ex_match), _config_examples(ex_no)
+    outcome = yn.boolean(f, m, "outcome")
     info = RuleInfo(
         id=rule_id, title=yn.text(f, m, "title"), severity=severity, category=category,
         tags=yn.strings(f, m, "tags"), diagnosis=yn.text(f, m, "diagnosis"), fix=yn.text(f, m, "fix"),
         why=yn.text(f, m, "why"), references=yn.strings(f, m, "references"), retryable=yn.boolean(f, m, "retryable"),
-        generic=yn.boolean(f, m, "generic") or yn.boolean(f, m, "outcome"),
-        outcome=yn.boolean(f, m, "outcome"), source=f.path,
+        generic=yn.boolean(f, m, "generic") or outcome, outcome=outcome, source=f.path,
     )
     message = yn.text(f, m, "message", info.title)
     return Rule(info, expr, message, yn.strings(f, m, "supersedes"), fingerprint, correlation,
