@@ -105,7 +105,7 @@ class Engine:
         self.probes = probes
         self.always = tuple(p for p in probes if p.expr.literals is None)
         literal_ids: dict[bytes, int] = {}
-        by_literal: list[list[Probe]] = []
+        by_literal: list[dict[int, Probe]] = []  # by id(): a Probe's == compares whole rules
         for p in probes:
             for lit in sorted(p.expr.literals or ()):
                 # A literal is also looked for as JSON strings write it (`\"`, `\u003e`): the
@@ -113,17 +113,17 @@ class Engine:
                 for form in (lit, *sorted(escaped_forms(lit))):
                     if form not in literal_ids:
                         literal_ids[form] = len(by_literal)
-                        by_literal.append([])
-                    if p not in by_literal[literal_ids[form]]:
-                        by_literal[literal_ids[form]].append(p)
+                        by_literal.append({})
+                    by_literal[literal_ids[form]].setdefault(id(p), p)
         # Recovery-only literals get the last ids and a scanner of their own: they are the healthy
         # polling lines (`Checking for jobs... received`), a quarter of a runner's log, and are
         # looked for only after a failure, from that line on (`_Recovery`), never block-wide.
-        order = sorted(range(len(by_literal)), key=lambda i: all(p.role == RECOVER for p in by_literal[i]))
+        recover_only = [all(p.role == RECOVER for p in ps.values()) for ps in by_literal]
+        order = sorted(range(len(by_literal)), key=recover_only.__getitem__)
         literals = list(literal_ids)
         self.literals = [literals[i] for i in order]
-        self._by_literal = [tuple(by_literal[i]) for i in order]
-        self._first_recover = sum(1 for i in order if not all(p.role == RECOVER for p in by_literal[i]))
+        self._by_literal = [tuple(by_literal[i].values()) for i in order]
+        self._first_recover = recover_only.count(False)
         self._recover_only = frozenset(range(self._first_recover, len(order)))
         # rule id -> hosts where it failed and has not recovered since: only their recovery is looked for
         self._armed: dict[str, set[str | None]] = {}
