@@ -3,12 +3,14 @@
 and `-j 2`, the speed-up, and peak RSS of the parent and of each worker, beside
 `zstdcat -f | grep -E -f` (zcat -f that also reads .zst) over the same tree with the rules' regexes.
 
-    python bench/bench_batch.py [--gb 1] [--logsleuth PATH]
+    python bench/bench_batch.py [--gb 1] [--repeat 3] [--logsleuth PATH]
 
 The tree (bench/out/batch-<gb>gb/, built once from the 200 MB corpus): 4 hosts, each with rotated
 syslogs `syslog`, `syslog.1`, `syslog.N.gz` and `syslog-YYYYMMDD.zst`, plus one `.tar.gz` of members
 per host; files of about 8 MB, so every one is a worker's (below parallel.py's 32 MB split size).
-Peak RSS per process is VmHWM from /proc, sampled every 250 ms while the scan runs.
+Peak RSS per process is VmHWM from /proc, sampled every 250 ms while the scan runs. Each row is
+the median wall time of --repeat runs (this 2-core VM's runs of one command vary by 20%), with the
+CPU time of that run and the highest peaks of all of them.
 """
 from __future__ import annotations
 
@@ -102,9 +104,18 @@ def _hwm(pid: int) -> int:
     return 0
 
 
-def measure(argv: list[str]) -> tuple[float, dict[int, int], int, float]:
-    """Wall time, peak RSS (KiB) of each process of the tree by pid, the exit status, and the CPU
-    seconds of the whole tree (workers included: they are waited for by the parent)."""
+def measure(argv: list[str], repeat: int = 1) -> tuple[float, list[int], int, float]:
+    """The median of `repeat` runs: wall time, peak RSS (KiB) of each process of the tree in pid
+    order (the highest over the runs), the exit status, and the CPU seconds of the whole tree
+    (workers included: they are waited for by the parent) in the median run."""
+    runs = sorted((_measure_once(argv) for _ in range(max(repeat, 1))), key=lambda r: r[0])
+    wall, _peaks, rc, cpu = runs[len(runs) // 2]
+    width = max(len(r[1]) for r in runs)
+    peaks = [max((sorted(r[1].items())[i][1] for r in runs if len(r[1]) > i), default=0) for i in range(width)]
+    return wall, peaks, rc, cpu
+
+
+def _measure_once(argv: list[str]) -> tuple[float, dict[int, int], int, float]:
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peaks: dict[int, int] = {}
@@ -123,6 +134,7 @@ def measure(argv: list[str]) -> tuple[float, dict[int, int], int, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--gb", type=float, default=1.0)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--logsleuth", default=shutil.which("logsleuth") or str(Path(sys.executable).with_name("logsleuth")))
     args = ap.parse_args()
     tree = build(ensure_corpus(200), args.gb)
@@ -136,7 +148,8 @@ def main() -> int:
     rows = []
     shell = (f"find {tree} -type f ! -name done -print0 | sort -z | xargs -0 zstdcat -f | "
              f"grep -c -E -f {ere}")
-    wall, _peaks, rc, cpu = measure(["env", *(f"{k}={v}" for k, v in GREP_C.items() if k == "LC_ALL"), "sh", "-c", shell])
+    wall, _peaks, rc, cpu = measure(["env", *(f"{k}={v}" for k, v in GREP_C.items() if k == "LC_ALL"), "sh", "-c", shell],
+                                    args.repeat)
     rows.append(("zstdcat -f | grep -E -f", wall, rc, "", "", cpu))
     results = {}
     # `-j 1` inflates compressed files in a thread (read/prefetch.py), so it already uses part of a
@@ -146,14 +159,13 @@ def main() -> int:
     runs += [(1, [], 1), (2, [], 2)]
     for key, prefix, jobs in runs:
         wall, peaks, rc, cpu = measure([*prefix, args.logsleuth, "scan", str(tree), "-j", str(jobs), "--format",
-                                        "json", "--fail-on", "none", "--no-progress"])
-        mine = peaks  # taskset execs logsleuth: the same pid
-        ordered = [mine[p] for p in sorted(mine)]
-        parent = max(ordered[:1] or [0])
-        workers = [kib for pid, kib in sorted(mine.items())[1:]]
+                                        "json", "--fail-on", "none", "--no-progress"], args.repeat)
+        parent = max(peaks[:1] or [0])  # taskset execs logsleuth: the same pid
+        workers = peaks[1:]
         results[key] = wall
         label = f"logsleuth scan -j {jobs}" + (" on one CPU" if prefix else "")
         rows.append((label, wall, rc, f"{parent / 1024:.0f}", ", ".join(f"{w / 1024:.0f}" for w in workers) or "-", cpu))
+    print(f"median of {args.repeat} runs each")
     print(f"{'command':28} {'wall s':>8} {'CPU s':>7} {'MB/s':>7} {'exit':>4}  {'parent MiB':>10}  workers' peak MiB")
     for name, wall, rc, parent, workers, cpu in rows:
         print(f"{name:28} {wall:8.1f} {cpu:7.1f} {size / 1e6 / wall:7.0f} {rc:4d}  {parent:>10}  {workers}")

@@ -333,3 +333,44 @@ def test_context_lines_cross_a_block_boundary(tmp_path):
                            "--format", "json", "--fail-on", "none", str(path)], capture_output=True, timeout=60)
     context = json.loads(proc.stdout)["findings"][0]["evidence"][0]["context"]
     assert context == [f"Mar 10 12:00:01 ci1 kernel: context line {i}" for i in range(20)]  # before: []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_recovery_is_found_after_another_hosts_failure_that_never_recovers(tmp_path, backend):
+    """ci1 fails and never recovers in the file; ci2 fails later and recovers. Once a look ahead
+    for ci1's recovery came back empty the engine does not look again from each later line, but
+    a new failure (ci2's) is looked for afresh: its recovery is found, on its line."""
+    rules = make_rules(tmp_path, """\
+        id: poll-failed
+        title: t
+        severity: major
+        category: runner-connectivity
+        match: 'message ~ /Checking for jobs\\.\\.\\. failed/'
+        recovered_by: 'message ~ /Checking for jobs\\.\\.\\. received/'
+    """, """\
+        id: disk-full
+        title: t
+        severity: major
+        category: disk-full
+        match: 'message ~ /no space left on device/'
+    """)
+    def line(n: int, host: str, text: str) -> str:
+        return f"2024-03-10T12:{n // 60 % 60:02d}:{n % 60:02d}+0000 {host} gitlab-runner[812]: {text}"
+
+    poll_ci3 = "Checking for jobs... received   job=1 runner=abcd1234"
+    out = [line(0, "ci1", "WARNING: Checking for jobs... failed   runner=abcd1234 status=502")]
+    out += [line(n, "ci3", poll_ci3) for n in range(1, 200)]
+    out += [line(n, "ci9", "ERROR: write /builds/x: no space left on device") for n in range(200, 260, 10)]
+    out += [line(300, "ci2", "WARNING: Checking for jobs... failed   runner=abcd1234 status=502")]
+    out += [line(n, "ci3", poll_ci3) for n in range(301, 400)]
+    out += [line(400, "ci2", "Checking for jobs... received   job=2 runner=abcd1234")]
+    path = tmp_path / "hosts.log"
+    path.write_text("\n".join(out) + "\n")
+    engine = Engine(rules, backend)
+    diag = Diagnostics()
+    [inp] = inputs.expand([str(path)], inputs.ReadOptions(), diag)
+    opened = inputs.open_input(inp, inputs.ReadOptions(), diag)
+    recoveries = [(h.record.host, h.record.origin.line) for ev in engine.match(opened) if isinstance(ev, tuple)
+                  for h in ev if h.probe.role == "recover"]
+    assert recoveries == [("ci2", len(out))]
+    assert engine._armed == {"poll-failed": {"ci1"}}  # still waiting, at the end of the file

@@ -576,6 +576,10 @@ class _Recovery:
         self.engine, self.chunk, self.fmt = engine, chunk, fmt
         self.armed: tuple[frozenset[str], frozenset[bytes] | None] = (frozenset(), None)
         self.pending: tuple[int, int, set[int]] | None = None  # (head, line end, global ids)
+        # From this offset on the chunk holds no recovery line for self.armed: a failure whose
+        # recovery never comes in this chunk (another host's file) would otherwise send every
+        # later candidate's peek scanning to the chunk's end again.
+        self.none_from: int | None = None
         self.version = -1  # the engine's armed_version self.armed was computed at
 
     def _hosts(self, armed: frozenset[str]) -> frozenset[bytes] | None:
@@ -597,16 +601,20 @@ class _Recovery:
             armed = frozenset(engine._armed_rules)
             hosts = self._hosts(armed)
             if (armed, hosts) != self.armed:  # what to look for changed: look again from here
-                self.armed, self.pending = (armed, hosts), None
+                self.armed, self.pending, self.none_from = (armed, hosts), None, None
         armed, hosts = self.armed
         if self.pending is not None and self.pending[0] >= done:
             return self.pending[0], self.pending[2]
+        if self.none_from is not None and done >= self.none_from:
+            return None
         accept = engine.recovery_literals(armed)
         start = done
         while True:
             line = engine.recovery_scanner.next_line(self.chunk, start, accept)
             if line is None:
-                self.pending = None
+                # Lines skipped on the way stay skipped from any later `done`: another host's,
+                # or inside an entry already evaluated.
+                self.pending, self.none_from = None, done
                 return None
             line_start, line_end, ids = line
             head = entries.entry_head(self.chunk, line_start, self.fmt)
