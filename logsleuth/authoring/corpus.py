@@ -6,6 +6,7 @@ sync, so the counts a reader sees are the counts the scorer runs on.
 from __future__ import annotations
 
 import os
+import sys
 from collections import Counter
 from typing import Iterable, Sequence
 
@@ -46,18 +47,25 @@ def replace_counts(readme: str, block: str) -> str:
 
 def main(argv: Sequence[str]) -> int:
     """`python -m logsleuth.authoring.corpus CORPUS`: rewrite CORPUS/README.md's counts block."""
+    import argparse
+
     from logsleuth.authoring.score import load_labels
 
-    corpus = argv[0] if argv else os.path.join("fixtures", "real")
+    ap = argparse.ArgumentParser(prog="python -m logsleuth.authoring.corpus",
+                                 description="Rewrite CORPUS/README.md's counts block from CORPUS/labels.yaml.")
+    ap.add_argument("corpus", nargs="?", default=os.path.join("fixtures", "real"))
+    corpus = ap.parse_args(argv).corpus
     path = os.path.join(corpus, "README.md")
-    with open(path, encoding="utf-8") as fh:
-        readme = fh.read()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            readme = fh.read()
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+        return 2
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(replace_counts(readme, counts_markdown(corpus, load_labels(corpus))))
     return 0
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.exit(main(sys.argv[1:]))
