@@ -66,3 +66,24 @@ def test_without_vectorscan_the_fallback_is_chosen_and_said() -> None:
 def test_doctor_reports_the_cache_being_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOGSLEUTH_NO_CACHE", "1")
     assert any(line.startswith("compile cache") and " off " in line + " " for line in _doctor().splitlines())
+
+
+def test_gzip_inflates_with_isal_where_installed_and_zlib_without() -> None:
+    """The same bytes either way: ISA-L is a faster inflate, not another format; doctor says which."""
+    import gzip
+
+    from logsleuth.errors import Diagnostics
+    from logsleuth.read.decompress import gzip_inflater, inflate
+
+    data = b"".join(b"2024-03-10T12:00:%02d+0000 ci1 gitlab-runner[812]: Checking for jobs... received\n" % (i % 60)
+                    for i in range(20_000))
+    packed = gzip.compress(data[:len(data) // 2]) + gzip.compress(data[len(data) // 2:])  # two members
+    diag = Diagnostics()
+    assert b"".join(inflate([packed[i:i + 4096] for i in range(0, len(packed), 4096)], "gzip", "t.gz", diag)) == data
+    assert not diag.input_errors
+    have_isal = importlib.util.find_spec("isal") is not None
+    assert (gzip_inflater().__name__ != "zlib") == have_isal
+    line = next(line for line in _doctor().splitlines() if line.startswith("gzip"))
+    assert line.split()[1] == ("ISA-L" if have_isal else "zlib")
+    line = next(line for line in _doctor("import sys", "sys.modules['isal'] = None").splitlines() if line.startswith("gzip"))
+    assert line.split()[1] == "zlib" and "isal not importable" in line

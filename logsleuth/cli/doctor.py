@@ -1,6 +1,6 @@
 """`logsleuth doctor`: which optional parts this install runs with, in one screen.
 
-The fast path (Vectorscan, Aho-Corasick, orjson) and the native journal reader are optional
+The fast path (Vectorscan, Aho-Corasick, orjson, ISA-L) and the native journal reader are optional
 imports with fallbacks; when a scan is slower than the README says or reads the journal through
 `journalctl`, this is the first thing to run.
 """
@@ -53,6 +53,11 @@ def report_lines() -> list[str]:
     lines.append(_line("scanner", scanner, detail))
     lines.append(_line("json", "orjson" if _importable("orjson") else "stdlib json",
                        "" if _importable("orjson") else "orjson not installed: JSON input parses ~3x slower"))
+    from logsleuth.read.decompress import gzip_inflater
+
+    isal = gzip_inflater().__name__ != "zlib"
+    lines.append(_line("gzip", "ISA-L" if isal else "zlib",
+                       f"PyPI isal {_dist_version('isal')}" if isal else "isal not importable: .gz inflates ~2x slower"))
     if _importable("systemd.journal"):
         journal = ("python-systemd", f"systemd-python {_dist_version('systemd-python')}")
     elif shutil.which("journalctl"):
@@ -73,6 +78,6 @@ def report_lines() -> list[str]:
 
 @cli.command()
 def doctor() -> None:
-    """Show which optional parts this install uses: scanner backend, JSON parser, journal reader, cache."""
+    """Show which optional parts this install uses: scanner backend, JSON parser, gzip, journal reader, cache."""
     for line in report_lines():
         click.echo(line)
