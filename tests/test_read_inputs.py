@@ -286,3 +286,28 @@ def test_records_parse_every_entry(tmp_path: Path) -> None:
     assert opened is not None
     got = [(r.message, r.ts.year if r.ts else None, r.origin.line) for r in records(opened)]
     assert got == [("first", 2023, 1), ("second", 2023, 2)]
+
+
+def test_walk_lists_like_os_walk_and_skips_symlinked_directories(tmp_path: Path) -> None:
+    """Files by name, then subdirectories by name, depth first; a symlink to a file is read, one to
+    a directory is not entered (a loop, or a tree scanned twice); --exclude sees the relative path."""
+    import os
+
+    from logsleuth.errors import Diagnostics
+    from logsleuth.read.inputs import ReadOptions, walk
+
+    for rel in ("b.log", "a.log", "z/2.log", "z/1.log", "m/y/x.log", "m/k.log"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x\n")
+    (tmp_path / "link.log").symlink_to(tmp_path / "a.log")
+    (tmp_path / "loop").symlink_to(tmp_path / "m", target_is_directory=True)
+    got = walk(str(tmp_path), ReadOptions(), Diagnostics())
+    expected = []
+    for dirpath, dirnames, filenames in os.walk(tmp_path):
+        dirnames.sort()
+        expected += [os.path.join(dirpath, n) for n in sorted(filenames)]
+    assert got == expected
+    assert [os.path.relpath(p, tmp_path) for p in got] == [
+        "a.log", "b.log", "link.log", "m/k.log", "m/y/x.log", "z/1.log", "z/2.log"]
+    some = walk(str(tmp_path), ReadOptions(exclude=("m/y/*", "z/2.log")), Diagnostics())
+    assert [os.path.relpath(p, tmp_path) for p in some] == ["a.log", "b.log", "link.log", "m/k.log", "z/1.log"]

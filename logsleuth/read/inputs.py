@@ -133,19 +133,52 @@ def walk(root: str, opts: ReadOptions, diag: Diagnostics) -> list[str]:
         where = Location(printable(exc.filename or root))
         diag.input_error(InputError(f"directory not read: {exc.strerror or exc}", where, partial=True))
 
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = os.path.join(dirpath, name)
-            rel = os.path.relpath(path, root)
-            if opts.include and not any(_glob(rel, name, g) for g in opts.include):
+    found: list[str] = []
+    globs = bool(opts.include or opts.exclude)
+
+    # os.walk's order (a directory's files by name, then its subdirectories by name, depth first;
+    # symlinked directories not entered), but from os.scandir's entries: their d_type tells a
+    # regular file without the stat per file os.walk plus a check of our own cost (10,000 files:
+    # a third of the listing the parent does before any worker starts).
+    def visit(directory: str, rel_dir: str) -> None:
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            unreadable(exc)
+            return
+        subdirs = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not entry.is_symlink():
+                    subdirs.append(entry)
                 continue
-            if any(_glob(rel, name, g) for g in opts.exclude):
-                continue
-            if _regular(path, diag):
-                found.append(path)
+            if globs:
+                rel = f"{rel_dir}{entry.name}"
+                if opts.include and not any(_glob(rel, entry.name, g) for g in opts.include):
+                    continue
+                if any(_glob(rel, entry.name, g) for g in opts.exclude):
+                    continue
+            if _regular_entry(entry, diag):
+                found.append(entry.path)
+        for entry in subdirs:
+            visit(entry.path, f"{rel_dir}{entry.name}{os.sep}")
+
+    visit(root, "")
     return found
+
+
+def _regular_entry(entry: os.DirEntry[str], diag: Diagnostics) -> bool:
+    try:
+        if entry.is_file() and not entry.is_symlink():
+            return True  # known from the directory listing: no stat
+    except OSError:
+        pass
+    return _regular(entry.path, diag)
 
 
 def _regular(path: str, diag: Diagnostics) -> bool:
@@ -252,13 +285,15 @@ def open_input(inp: Input, opts: ReadOptions, diag: Diagnostics) -> Opened | Non
     blocks = aligned(streams.decoded(raw, opts.encoding), opts.max_line, diag)
     first = next(blocks, b"")
     forced = formats.get(opts.input_format) if opts.input_format else None
-    fmt, reason = (forced, "forced with --input-format") if forced else formats.detect(_sample(first))
+    sample = _sample(first)
+    fmt, reason = (forced, "forced with --input-format") if forced else formats.detect(sample)
     if fmt.name != "export":  # export's binary fields may hold NULs; elsewhere they are holes
         nuls = first.count(b"\x00")
         if nuls:
             first = first.replace(b"\x00", b"")
+            sample = _sample(first)
             if forced is None:
-                fmt, reason = formats.detect(_sample(first))
+                fmt, reason = formats.detect(sample)
         if looks_binary(first) or (nuls and not first.strip()):
             _skip_binary(inp, opts, diag)
             return None
@@ -267,7 +302,7 @@ def open_input(inp: Input, opts: ReadOptions, diag: Diagnostics) -> Opened | Non
         # A config.toml whose first lines do not say so (a syntax error near the top): checked, not read as text.
         fmt, reason = formats.get(config_toml.NAME), "named config.toml"
     ctx = ParseContext(path=inp.name, year=opts.year, tz=opts.tz, max_line=opts.max_line)
-    clock.hint_year(ctx, fmt.name, _sample(first), inp.path if inp.kind == "file" else None)  # formats without years
+    clock.hint_year(ctx, fmt.name, sample, inp.path if inp.kind == "file" else None)  # formats without years
     opened = Opened(inp.name, fmt, reason, ctx, iter(()), diag=diag)
     opened.blocks = _counted(opened, chain([first], blocks) if first else blocks)
     return opened
@@ -290,7 +325,8 @@ def _inflated(inp: Input, stream: IO[bytes] | int, opts: ReadOptions, diag: Diag
 
 
 def _sample(first: bytes) -> list[bytes]:
-    return split_lines(first[: 1 << 16])[:_SAMPLE_LINES]
+    # maxsplit: the first lines only, not the whole 64 KiB split (10,000 small files: 0.4 s of splitting)
+    return first[: 1 << 16].split(b"\n", _SAMPLE_LINES)[:_SAMPLE_LINES] if first else []
 
 
 def _skip_binary(inp: Input, opts: ReadOptions, diag: Diagnostics) -> None:

@@ -10,7 +10,7 @@ import re
 from typing import Iterable, Iterator
 
 from logsleuth.model import Origin, Record
-from logsleuth.read.formats.base import Format, ParseContext
+from logsleuth.read.formats.base import Format, ParseContext, sample_bytes
 from logsleuth.read.formats.journal_fields import record_from_fields
 from logsleuth.read.formats.lines import is_marker
 from logsleuth.read.text import clean, decode
@@ -80,6 +80,8 @@ def parse(lines: Iterable[bytes], ctx: ParseContext) -> Iterator[Record]:
 
 
 def sniff(sample: list[bytes]) -> str | None:
+    if b" [s=" not in sample_bytes(sample):
+        return None  # no cursor header: not verbose, told without decoding a line
     for line in sample[:5]:
         if _HEADER.match(decode(line.rstrip(b"\r"))):
             return "header line with a journal cursor `[s=…;i=…;b=…]` then indented NAME=value fields"

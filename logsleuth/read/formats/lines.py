@@ -3,7 +3,7 @@ terminal wrapped it into), and detection by a share of lines."""
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from logsleuth.model import Origin, Record
 from logsleuth.read.formats.base import Parse, ParseContext, Sniff
@@ -19,15 +19,22 @@ def is_marker(line: bytes) -> bool:
     return line.rstrip(b"\r").endswith(b" --")
 
 
+_HEADS: list[Any] = [None, 0, []]  # the last sample asked about (held: see base.sample_bytes), its limit, its heads
+
+
 def heads(sample: list[bytes], limit: int = 10) -> list[bytes]:
-    """The sample's first entry lines: no markers, no continuation lines, no blank lines."""
+    """The sample's first entry lines: no markers, no continuation lines, no blank lines (computed
+    once per sample: a dozen line-format sniffers ask in turn)."""
+    if _HEADS[0] is sample and _HEADS[1] == limit:
+        return list(_HEADS[2])
     out = []
     for line in sample:
         if line.strip() and not is_marker(line) and line[:1] != b" ":
             out.append(line.rstrip(b"\r"))
             if len(out) == limit:
                 break
-    return out
+    _HEADS[:] = [sample, limit, out]
+    return list(out)
 
 
 def line_parser(make: LineRecord) -> Parse:

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from logsleuth.model import FieldValue, Origin, Record
-from logsleuth.read.formats.base import Format, ParseContext
+from logsleuth.read.formats.base import Format, ParseContext, sample_bytes
 from logsleuth.read.formats import clock
 from logsleuth.read.formats.levels import normalize_level
 from logsleuth.read.formats.lines import go_wrapped, line_parser, wrapped_line_parser
@@ -206,6 +206,9 @@ RUNNER_TEXT = Format("runner-text", _sniff_text, line_parser(_text_record),
 # `runner-json`: logrus JSONFormatter, one object per line with `level`, `msg`, `time`.
 
 def _sniff_json(sample: list[bytes]) -> str | None:
+    blob = sample_bytes(sample)
+    if b'"msg":' not in blob or b'"level":' not in blob:
+        return None
     for line in sample:
         s = line.strip()
         if s.startswith(b"{") and b'"msg":' in s and b'"level":' in s:
