@@ -175,9 +175,29 @@ def test_wrapped_job_trace_lines_join_inside_sections():
     (b"error: a: b:", b"2024-03-10T12:00:00+0000 host x: y", False),
     (b"error: a: b: c", b" tail", False),  # prev does not end with ':'
     (b"error: a: b:", b" " + b"x" * 200, False),  # too long to be a wrapped tail
+    # A terminal or poster that wraps at a word keeps the space after the colon: then the next
+    # link may start with a capital (fixtures/real/network-timeout/n2-helm-repo-add-tls-handshake-timeout-wrapped.log).
+    (b"or cannot be reached: Get https://h/index.yaml: net/http: ", b"TLS handshake timeout", True),
+    (b"error: a: b:  \t\r", b"x509: certificate", True),
+    (b"error: a: b: ", b"2024-03-10T12:00:00+0000 host x: y", False),  # a digit: a new entry's timestamp
+    (b"Containers: ", b"Mysql", False),  # still a heading: no earlier `: `
 ])
 def test_go_wrapped(prev, line, joined):
     assert go_wrapped(prev, line) is joined
+
+
+def test_a_chain_wrapped_after_a_colon_and_a_space_is_read_the_same_by_every_reader(tmp_path):
+    lines = ["$ helm repo add deis https://charts.deis.com/workflow",
+             'Error: Looks like "https://charts.deis.com/workflow" is not a valid chart repository',
+             "or cannot be reached: Get https://charts.deis.com/workflow/index.yaml: net/http: ",
+             "TLS handshake timeout", "done"]
+    path = tmp_path / "helm.log"
+    path.write_text("\n".join(lines) + "\n")
+    _f, _r, records = parse_lines(lines, "plain", str(path))
+    assert [(r.origin.line, r.origin.span) for r in records] == [(1, 1), (2, 1), (3, 2), (5, 1)]
+    assert records[2].message.endswith("net/http: TLS handshake timeout")
+    found = scan_everywhere(path, [r for r in BUNDLED if r.id == "tls-handshake-timeout"], "plain")
+    assert found, "the bundled rule reads the joined line on every path"
 
 
 def test_a_long_chain_is_cut_the_same_way_by_every_reader(tmp_path, shape_rules):

@@ -6,6 +6,8 @@ error, judged with the line above) tell the lines that belong to the entry above
 """
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterator
 from itertools import accumulate
 
@@ -69,9 +71,9 @@ def continues(chunk: bytes, start: int, fmt: Format) -> bool:
         return True
     if wrapped is None:
         return False
-    # Format.wrapped: only after a line ending in `:` (CRs aside); most lines stop here.
+    # Format.wrapped: only after a line ending in `:` (CRs, spaces and tabs aside); most lines stop here.
     last = start - 2
-    while last >= 0 and chunk[last] == 13:
+    while last >= 0 and chunk[last] in (13, 32, 9):
         last -= 1
     if last < 0 or chunk[last] != 58:
         return False
@@ -161,23 +163,20 @@ def wrapped_entries(chunk: bytes, fmt: Format) -> dict[int, bytes]:
     parser makes of it (lines.joined), for the literal scan: a literal may span the join
     (`...:53:` / ` no such host` holds `:53: no such host` on neither line).
 
-    Wrapped lines follow a line ending in `:` (lines.go_wrapped), so only those are looked at:
-    two `find` passes over a block that holds none.
+    Wrapped lines follow a line ending in `:` (lines.go_wrapped; CRs, spaces and tabs aside), so
+    only those are looked at: one regex pass (a literal `:` first) over a block that holds none.
     """
     wrapped = fmt.wrapped
     assert wrapped is not None
     found: dict[int, bytes] = {}
-    for needle in (b":\n", b":\r"):
-        pos = chunk.find(needle)
-        while pos >= 0:
-            nl = chunk.find(b"\n", pos)
-            if nl < 0:
-                break
-            nxt = nl + 1
-            if nxt < len(chunk) and continues(chunk, nxt, fmt):
-                head = entry_head(chunk, nxt, fmt)
-                if head not in found:
-                    lines = chunk[head:entry_end(chunk, head, fmt)].split(b"\n")
-                    found[head] = b" ".join([lines[0].rstrip(), *(line.strip() for line in lines[1:])])
-            pos = chunk.find(needle, nl + 1)
+    for m in _COLON_EOL.finditer(chunk):
+        nxt = m.end()
+        if nxt < len(chunk) and continues(chunk, nxt, fmt):
+            head = entry_head(chunk, nxt, fmt)
+            if head not in found:
+                lines = chunk[head:entry_end(chunk, head, fmt)].split(b"\n")
+                found[head] = b" ".join([lines[0].rstrip(), *(line.strip() for line in lines[1:])])
     return found
+
+
+_COLON_EOL = re.compile(rb":[ \t\r]*\n")

@@ -59,7 +59,7 @@ class Format:
     message, far cheaper than the whole record; the matcher parses only lines whose text holds a
     literal. `wrapped(prev, line)` tells a line that continues the one above it because a terminal
     or a poster wrapped it (a Go error broken after a `:`, lines.go_wrapped; it is only ever true
-    when `prev` ends with `:`, trailing CRs aside, which the readers check first); such lines are joined
+    when `prev` ends with `:`, trailing CRs, spaces and tabs aside, which the readers check first); such lines are joined
     into one entry, a few at most (lines.MAX_WRAPPED). Only formats whose lines carry no structure
     of their own (plain text, job traces, the runner's own output) set it.
     """

@@ -72,21 +72,30 @@ def go_wrapped(prev: bytes, line: bytes) -> bool:
     """Whether `line` continues `prev` as the tail of a wrapped Go error.
 
     `prev` ends with `:` and holds an earlier `: ` (an error chain, not a `Containers:` heading);
-    `line` is short and starts with whitespace then text, or with a lower-case letter. Trailing
-    CRs are ignored on both. Decided on the two lines alone, so the raw path's entry boundaries
-    (read/entries.py) and the parsers agree.
+    `line` is short and starts with whitespace then text, or with a lower-case letter, or with
+    any letter when `prev` ends with `: ` (the space before the next link was printed, the link
+    went to the next line: `net/http: ` / `TLS handshake timeout`). Trailing CRs are ignored on
+    both, and trailing spaces and tabs on `prev`. Decided on the two lines alone, so the raw
+    path's entry boundaries (read/entries.py) and the parsers agree.
     """
     line = line.rstrip(b"\r")
     if not line or len(line) > MAX_WRAP_LEN:
         return False
+    prev = prev.rstrip(b"\r")
+    core = prev.rstrip(b" \t")
+    if core[-1:] != b":" or b": " not in core:
+        return False
     first = line[0]
     if first in (0x20, 0x09):
-        if not line.strip():
-            return False
-    elif not 0x61 <= first <= 0x7A:  # a-z
-        return False
-    prev = prev.rstrip(b"\r")
-    return prev[-1:] == b":" and b": " in prev
+        return bool(line.strip())
+    if 0x61 <= first <= 0x7A:  # a-z
+        return True
+    return len(core) < len(prev) and 0x41 <= first <= 0x5A  # A-Z after a trailing space
+
+
+def ends_with_colon(line: bytes) -> bool:
+    """The readers' cheap test before `go_wrapped`: the line ends with `:`, CRs, spaces and tabs aside."""
+    return line.rstrip(b"\r \t")[-1:] == b":"
 
 
 def wrapped_lines(lines: Iterable[bytes], ctx: ParseContext,
@@ -100,7 +109,7 @@ def wrapped_lines(lines: Iterable[bytes], ctx: ParseContext,
         n = ctx.line
         ctx.line = n + 1
         line = line.rstrip(b"\r")
-        if group and group[-1][-1:] == b":" and len(group) <= MAX_WRAPPED and wraps(group[-1], line):
+        if group and ends_with_colon(group[-1]) and len(group) <= MAX_WRAPPED and wraps(group[-1], line):
             group.append(line)
             continue
         if group:
