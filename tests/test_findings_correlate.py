@@ -86,6 +86,37 @@ def test_sequence_pairs_a_with_b_within_the_window(tmp_path):
     assert [e.line for e in f.evidence] == [1, 2]
 
 
+def test_a_same_entry_sequence_completes_on_one_glued_line_and_only_if_it_says_so(tmp_path):
+    """A paste that lost its newlines holds the failure and its follow-up in one entry: with
+    `same_entry: true` that entry completes the sequence; without it, a sequence never pairs an
+    entry with itself (a rule's own line is no follow-up of its own)."""
+    glued = short_iso("""\
+        2024-03-10T12:00:00+0000 ci1 gitlab-runner[812]: ERROR: Registering runner... failed   status=dial tcp: i/o timeout PANIC: Failed to register the runner.
+    """)
+    text = """\
+id: register-gave-up
+title: t
+severity: major
+category: runner-connectivity
+match: 'message ~ /Registering runner\\.\\.\\. failed.*(?P<cause>i\\/o timeout)/'
+correlate:
+  followed_by: {{match: 'message ~ /Failed to register the runner/', within: 5m{extra}}}
+"""
+    (d1 := tmp_path / "a").mkdir()
+    (d2 := tmp_path / "b").mkdir()
+    same = make_rules(d1, text.format(extra=", same_entry: true"))
+    plain = make_rules(d2, text.format(extra=""))
+    (f,) = findings_for(same, glued)
+    assert f.count == 1 and f.variables == {"cause": "i/o timeout"} and [e.line for e in f.evidence] == [1]
+    assert findings_for(plain, glued) == []
+    # Two lines still pair as before with same_entry on.
+    two = short_iso("""\
+        2024-03-10T12:00:00+0000 ci1 gitlab-runner[812]: ERROR: Registering runner... failed   status=dial tcp: i/o timeout
+        2024-03-10T12:00:01+0000 ci1 gitlab-runner[812]: PANIC: Failed to register the runner.
+    """)
+    assert [x.count for x in findings_for(same, two)] == [1] == [x.count for x in findings_for(plain, two)]
+
+
 def test_sequence_needs_b_in_time(tmp_path):
     rules = make_rules(tmp_path, SEQUENCE)
     late = short_iso("""\

@@ -74,6 +74,12 @@ MALFORMED = [
     ("bad-window", "id: bad-window\ntitle: t\nseverity: major\ncategory: dns\nmatch: message ~ /abc/\n"
                    "correlate:\n  followed_by: {match: 'message ~ /def/ or', within: 5x}\n",
      7, 43, "followed_by.match: expression ends too early"),
+    ("same-entry-absence", "id: same-entry-absence\ntitle: t\nseverity: major\ncategory: dns\nmatch: message ~ /abc/\n"
+                           "correlate:\n  not_followed_by: {match: 'message ~ /def/', within: 5m, same_entry: true}\n",
+     7, 59, "unknown key 'same_entry' in not_followed_by"),
+    ("same-entry-not-bool", "id: same-entry-not-bool\ntitle: t\nseverity: major\ncategory: dns\nmatch: message ~ /abc/\n"
+                            "correlate:\n  followed_by: {match: 'message ~ /def/', within: 5m, same_entry: yes please}\n",
+     7, 67, "'same_entry' must be true or false"),
     ("bad-duration", "id: bad-duration\ntitle: t\nseverity: major\ncategory: dns\nmatch: message ~ /abc/\n"
                      "correlate:\n  threshold: {count: 3, within: soon}\n",
      7, 33, "'soon' is not a duration"),

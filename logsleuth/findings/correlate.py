@@ -93,8 +93,20 @@ class Correlator:
                 for m in self.feed(h):
                     hidden.update(m.rule.supersedes)
                     yield m
+        # A sequence whose follow-up may share the match's entry (`same_entry`, a paste that lost
+        # its newlines) and finds it there is complete now: it never waits in a window.
+        complete: set[int] = set()
         for h in hits:
-            if h.probe.role != FOLLOW and h.rule.id not in hidden:
+            window = h.rule.correlation.followed_by if h.rule.correlation else None
+            if h.probe.role == FOLLOW or window is None or not window.same_entry or h.rule.id in hidden:
+                continue
+            follow = next((f for f in hits if f.probe.role == FOLLOW and f.rule.id == h.rule.id), None)
+            if follow is not None:
+                complete.add(id(h))
+                hidden.update(h.rule.supersedes)
+                yield Match(h.rule, h, (follow,))
+        for h in hits:
+            if h.probe.role != FOLLOW and h.rule.id not in hidden and id(h) not in complete:
                 yield from self.feed(h)
 
     def feed(self, event: Hit | Tick) -> Iterator[Match]:

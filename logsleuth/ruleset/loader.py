@@ -42,10 +42,14 @@ class Example:
 
 @dataclass(frozen=True)
 class Window:
-    """A second expression that must (or must not) follow the rule's match within `within` seconds."""
+    """A second expression that must (or must not) follow the rule's match within `within` seconds.
+
+    `same_entry` (sequences only): the follow-up may also be in the match's own entry, as in a
+    paste that lost its newlines (`... failed ... PANIC: Failed to register the runner.`)."""
 
     expr: Expression
     within: float
+    same_entry: bool = False
 
 
 @dataclass(frozen=True)
@@ -175,14 +179,14 @@ def _window(f: yn.File, node: yaml.Node, what: str) -> Window | None:
     m = yn.mapping(f, node, what)
     if m is None:
         return None
-    yn.check_keys(f, m, ("match", "within"), what)
+    yn.check_keys(f, m, ("match", "within", "same_entry") if what == "followed_by" else ("match", "within"), what)
     for key in ("match", "within"):
         if key not in m:
             f.error(f"{what} needs {key!r}", node)
             return None
     expr = _expression(f, m["match"][1], f"{what}.match")
     within = yn.duration(f, m["within"][1])
-    return Window(expr, within) if expr else None
+    return Window(expr, within, yn.boolean(f, m, "same_entry")) if expr else None
 
 
 def _correlation(f: yn.File, node: yaml.Node) -> Correlation | None:
