@@ -376,3 +376,33 @@ def test_raw_message_contract(fmt: str, name: str) -> None:
             cleaned = clean_bytes(line).decode("utf-8", "replace")
             assert rec.message.split("\n")[0] in cleaned.replace("\t", " ")
             assert rec.origin.line == i + 1
+
+
+_RUNNER_BYTES = list(b"\x1b[0;33mWARNING: Checking for jobs... failed\x1b[0;m  runner=abcd1234 status=502")
+
+
+@pytest.mark.parametrize("fmt", ["json", "json-seq", "json-sse"])
+@pytest.mark.parametrize("fields", [
+    {"MESSAGE": _RUNNER_BYTES, "_HOSTNAME": "ci1", "PRIORITY": "6"},  # a runner line: colours make it an array
+    {"__CURSOR": "s=1", "MESSAGE": _RUNNER_BYTES},  # MESSAGE last: `]` then `}`
+    {"MESSAGE": "plain text ] with a bracket", "X": [1, 2]},  # a string: parsed
+    {"MESSAGE": ["first", "last ] one"]},  # a repeated field with `]` in a string: parsed
+    {"MESSAGE": [[104, 105], [111, 107]]},  # a repeated byte array: parsed
+    {"MESSAGE": [104, 105], "NOTE": 'a "MESSAGE":[ inside a string'},  # the key's text in a value
+    {"OTHER": "no message"},
+])
+def test_a_json_lines_message_for_the_prefilter_equals_the_parsed_records(fmt, fields):
+    """The prefilter's cheap read of a JSON line's MESSAGE (Format.message_of, every line of a JSON
+    scan) must hold the parsed record's message, whatever the MESSAGE's shape: a byte array (every
+    gitlab-runner line), a string with `]`, a repeated field, the key's text inside another value."""
+    import json
+
+    line = json.dumps(fields, separators=(",", ":")).encode()
+    line = {"json": line, "json-seq": b"\x1e" + line, "json-sse": b"data: " + line}[fmt]
+    f = formats.get(fmt)
+    assert f.message_of is not None
+    (record,) = f.parse([line], ParseContext("t.json"))
+    text = f.message_of(line)
+    assert record.message in text
+    if isinstance(fields.get("MESSAGE"), list) and fields["MESSAGE"] and isinstance(fields["MESSAGE"][0], int):
+        assert text.startswith("WARNING: Checking for jobs... failed") or text == "hi"
