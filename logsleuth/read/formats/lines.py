@@ -3,7 +3,7 @@ terminal wrapped it into), and detection by a share of lines."""
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from logsleuth.model import Origin, Record
 from logsleuth.read.formats.base import Parse, ParseContext, Sniff
@@ -19,21 +19,24 @@ def is_marker(line: bytes) -> bool:
     return line.rstrip(b"\r").endswith(b" --")
 
 
-_HEADS: list[Any] = [None, 0, []]  # the last sample asked about (held: see base.sample_bytes), its limit, its heads
+# The last sample asked about (held, and replaced whole: see base.sample_bytes), its limit, its heads.
+_HEADS: tuple[list[bytes] | None, int, list[bytes]] = (None, 0, [])
 
 
 def heads(sample: list[bytes], limit: int = 10) -> list[bytes]:
     """The sample's first entry lines: no markers, no continuation lines, no blank lines (computed
     once per sample: a dozen line-format sniffers ask in turn)."""
-    if _HEADS[0] is sample and _HEADS[1] == limit:
-        return list(_HEADS[2])
+    global _HEADS
+    held, held_limit, found = _HEADS
+    if held is sample and held_limit == limit:
+        return list(found)
     out = []
     for line in sample:
         if line.strip() and not is_marker(line) and line[:1] != b" ":
             out.append(line.rstrip(b"\r"))
             if len(out) == limit:
                 break
-    _HEADS[:] = [sample, limit, out]
+    _HEADS = (sample, limit, out)
     return list(out)
 
 
