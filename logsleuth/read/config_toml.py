@@ -30,6 +30,7 @@ from typing import Any
 from logsleuth.model import FieldValue, Origin, Record
 from logsleuth.read import config_files, config_index, config_schema, config_secrets
 from logsleuth.read.config_schema import Key
+from logsleuth.read.sample import sample_bytes
 
 NAME = "config-toml"
 # Every record's message starts with this; rules with `input: config` require it as their prefilter
@@ -53,7 +54,7 @@ def named(name: str) -> bool:
 
 def looks_like(sample: list[bytes]) -> bool:
     """Whether the first lines read as a runner's config.toml (not as a log that mentions one)."""
-    blob = b"\n".join(sample)
+    blob = sample_bytes(sample)
     if b"[[runners]]" not in blob and b"concurrent" not in blob and b"check_interval" not in blob:
         return False  # every input's first lines pass through here: most are logs, told at C speed
     text = [line.strip() for line in sample if line.strip() and not line.strip().startswith(b"#")]

@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Iterable, Iterator
 
 from logsleuth.model import FieldValue, Origin, Record
-from logsleuth.read.formats.base import Format, ParseContext, sample_bytes
+from logsleuth.read.formats.base import Format, ParseContext
+from logsleuth.read.sample import sample_bytes
 from logsleuth.read.formats import clock
 from logsleuth.read.formats.lines import MAX_WRAPPED, go_wrapped
 from logsleuth.read.formats.runner import runner_prefix_level

@@ -10,7 +10,8 @@ import re
 from typing import Iterable, Iterator
 
 from logsleuth.model import Origin, Record
-from logsleuth.read.formats.base import Format, ParseContext, sample_bytes
+from logsleuth.read.formats.base import Format, ParseContext
+from logsleuth.read.sample import sample_bytes
 from logsleuth.read.formats.journal_fields import record_from_fields
 from logsleuth.read.formats.lines import is_marker
 from logsleuth.read.text import clean, decode

@@ -19,7 +19,7 @@ def is_marker(line: bytes) -> bool:
     return line.rstrip(b"\r").endswith(b" --")
 
 
-# The last sample asked about (held, and replaced whole: see base.sample_bytes), its limit, its heads.
+# The last sample asked about (held, and replaced whole: see read/sample.py), its limit, its heads.
 _HEADS: tuple[list[bytes] | None, int, list[bytes]] = (None, 0, [])
 
 

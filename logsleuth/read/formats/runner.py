@@ -11,7 +11,8 @@ import re
 from typing import Any
 
 from logsleuth.model import FieldValue, Origin, Record
-from logsleuth.read.formats.base import Format, ParseContext, sample_bytes
+from logsleuth.read.formats.base import Format, ParseContext
+from logsleuth.read.sample import sample_bytes
 from logsleuth.read.formats import clock
 from logsleuth.read.formats.levels import normalize_level
 from logsleuth.read.formats.lines import go_wrapped, line_parser, wrapped_line_parser
